@@ -1,0 +1,8 @@
+//! securityhub-operator: keeps AWS Security Hub membership equal to the
+//! `SecurityHubMember` resources declared in a Kubernetes cluster.
+//!
+//! Data flows one way: watch event -> observe -> [`plan`] (pure) -> act (batched AWS
+//! calls in [`securityhub`]) -> write status once ([`controller`]).
+
+pub mod api;
+pub mod crd;
