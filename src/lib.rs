@@ -5,4 +5,10 @@
 //! calls in [`securityhub`]) -> write status once ([`controller`]).
 
 pub mod api;
+pub mod config;
+pub mod controller;
 pub mod crd;
+pub mod plan;
+pub mod run;
+pub mod securityhub;
+pub mod telemetry;

@@ -135,10 +135,8 @@ pub fn merge_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-
     fn at(secs: i64) -> Time {
-        Time(Utc.timestamp_opt(secs, 0).single().expect("valid time").into())
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).expect("valid time"))
     }
 
     fn ready(status: ConditionStatus, reason: Reason) -> DesiredCondition {
@@ -164,7 +162,12 @@ mod tests {
         assert_eq!(second[0].last_transition_time, at(10));
         assert_eq!(second[0].reason, "AwaitingAcceptance");
         // Status flips: time moves.
-        let third = merge_conditions(&second, &[ready(ConditionStatus::True, Reason::Enabled)], Some(2), at(30));
+        let third = merge_conditions(
+            &second,
+            &[ready(ConditionStatus::True, Reason::Enabled)],
+            Some(2),
+            at(30),
+        );
         assert_eq!(third[0].last_transition_time, at(30));
         assert_eq!(third[0].observed_generation, Some(2));
     }
@@ -179,7 +182,12 @@ mod tests {
             observed_generation: None,
             last_transition_time: at(1),
         };
-        let merged = merge_conditions(&[other.clone()], &[ready(ConditionStatus::True, Reason::Enabled)], None, at(5));
+        let merged = merge_conditions(
+            std::slice::from_ref(&other),
+            &[ready(ConditionStatus::True, Reason::Enabled)],
+            None,
+            at(5),
+        );
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0], other);
         assert_eq!(merged[1].type_, "Ready");

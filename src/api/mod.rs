@@ -4,12 +4,10 @@
 mod conditions;
 mod member;
 
-pub use conditions::{
-    CONDITION_READY, CONDITION_SYNCED, ConditionStatus, DesiredCondition, Reason, merge_conditions,
-};
+pub use conditions::{CONDITION_READY, CONDITION_SYNCED, ConditionStatus, DesiredCondition, Reason, merge_conditions};
 pub use member::{
-    AcceptInvitation, DeletionPolicy, ReinvitePolicy, RegionStatus, SecurityHubMember,
-    SecurityHubMemberSpec, SecurityHubMemberStatus,
+    AcceptInvitation, DeletionPolicy, RegionStatus, ReinvitePolicy, SecurityHubMember, SecurityHubMemberSpec,
+    SecurityHubMemberStatus,
 };
 
 /// API group of every resource the operator serves.

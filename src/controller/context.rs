@@ -1,0 +1,112 @@
+//! The one context every reconcile gets: clients, caches, the batcher, settings, metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+
+use crate::api::SecurityHubMember;
+use crate::plan::{Claim, Policy};
+use crate::securityhub::{Batcher, MemberSide};
+use crate::telemetry::Metrics;
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    /// One cache per watched namespace (or one for all).
+    pub stores: Vec<Store<SecurityHubMember>>,
+    pub batcher: Arc<Batcher>,
+    pub member_side: Arc<dyn MemberSide>,
+    pub policy: Policy,
+    pub default_regions: Vec<String>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Consecutive failures per object, for the exponential backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// Wakes other resources claiming an account when its owner goes away.
+    pub wake: mpsc::UnboundedSender<ObjectRef<SecurityHubMember>>,
+}
+
+/// First retry after an error, doubled per consecutive failure up to [`BACKOFF_CAP`].
+const BACKOFF_BASE: Duration = Duration::from_secs(5);
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+impl Context {
+    /// The regions a resource manages: its spec, or the operator default.
+    pub fn regions_of(&self, obj: &SecurityHubMember) -> Vec<String> {
+        let mut regions = obj.spec.regions.clone().unwrap_or_else(|| self.default_regions.clone());
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
+    /// Every resource claiming `account_id`, from all caches.
+    pub fn claims_on(&self, account_id: &str) -> Vec<Claim> {
+        self.stores
+            .iter()
+            .flat_map(|s| s.state_filter(|o| o.spec.account_id == account_id))
+            .map(|o| self.claim_of(&o))
+            .collect()
+    }
+
+    pub fn claim_of(&self, obj: &SecurityHubMember) -> Claim {
+        Claim {
+            namespace: obj.namespace().unwrap_or_default(),
+            name: obj.name_any(),
+            created: obj.metadata.creation_timestamp.clone(),
+            account_id: obj.spec.account_id.clone(),
+            regions: self.regions_of(obj),
+        }
+    }
+
+    /// The next backoff for `key`, counting this failure.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = lock(&self.failures);
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let delay = BACKOFF_BASE
+            .saturating_mul(2u32.saturating_pow((*n - 1).min(16)))
+            .min(BACKOFF_CAP);
+        jitter(delay)
+    }
+
+    /// Forgets the failures of `key` after a clean reconcile.
+    pub fn reset_backoff(&self, key: &str) {
+        lock(&self.failures).remove(key);
+    }
+
+    /// Member counts by status summary, for the members gauge.
+    pub fn member_counts(&self) -> Vec<(String, i64)> {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for store in &self.stores {
+            for obj in store.state() {
+                let status = obj
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.member_status.clone())
+                    .unwrap_or_else(|| "None".into());
+                *counts.entry(status).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort();
+        counts
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Up to 10% extra, so many objects failing together do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let extra = rand::random::<f64>() * 0.1;
+    d.mul_f64(1.0 + extra)
+}

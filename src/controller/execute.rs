@@ -1,0 +1,77 @@
+//! Runs a plan's actions concurrently (each through the batcher, or the member side for
+//! accepts) and folds every outcome back into the facts.
+
+use chrono::Utc;
+use futures::future::join_all;
+
+use super::context::Context;
+use crate::plan::{Action, ActionKind, ErrorClass, Failure, Outcome, RegionFacts, fold};
+use crate::securityhub::AcceptOutcome;
+
+/// Executes `actions` and records their outcomes in `facts` (matched by region).
+pub async fn execute(ctx: &Context, actions: Vec<Action>, facts: &mut [RegionFacts]) {
+    let outcomes = join_all(actions.into_iter().map(|a| async move {
+        let outcome = run(ctx, &a).await;
+        (a, outcome)
+    }))
+    .await;
+    let now = Utc::now();
+    for (action, outcome) in outcomes {
+        log_outcome(&action, &outcome);
+        if let Some(f) = facts.iter_mut().find(|f| f.region == action.region) {
+            fold(f, action.kind, outcome, now);
+        }
+    }
+}
+
+async fn run(ctx: &Context, a: &Action) -> Outcome {
+    if a.kind != ActionKind::Accept {
+        return ctx
+            .batcher
+            .submit(&a.region, a.kind, &a.account_id, a.email.clone())
+            .await;
+    }
+    let (Some(accept), Some(admin)) = (&a.accept, &a.administrator_id) else {
+        return Outcome::Failed(Failure::Aws {
+            kind: ActionKind::Accept,
+            class: ErrorClass::Other,
+            code: "NoAdministratorId".into(),
+            message: "AWS did not report the administrator of this invitation".into(),
+        });
+    };
+    let started = std::time::Instant::now();
+    let result = ctx.member_side.accept(&a.region, accept, admin).await;
+    let label = match &result {
+        Ok(AcceptOutcome::Accepted) => "ok",
+        Ok(AcceptOutcome::NoInvitation) => "no_invitation",
+        Err(e) => e.code.as_str(),
+    };
+    crate::securityhub::CallObserver::call(
+        &*ctx.metrics,
+        "AcceptAdministratorInvitation",
+        label,
+        1,
+        started.elapsed(),
+    );
+    match result {
+        Ok(_) => Outcome::Done,
+        Err(e) => Outcome::Failed(Failure::Aws {
+            kind: ActionKind::Accept,
+            class: e.class,
+            code: e.code,
+            message: e.message,
+        }),
+    }
+}
+
+fn log_outcome(a: &Action, outcome: &Outcome) {
+    match outcome {
+        Outcome::Failed(f) => {
+            tracing::info!(account = %a.account_id, region = %a.region, operation = a.kind.operation(), failure = ?f, "aws action failed")
+        }
+        _ if a.kind != ActionKind::Get => {
+            tracing::info!(account = %a.account_id, region = %a.region, operation = a.kind.operation(), "aws action done")
+        }
+        _ => {}
+    }
+}

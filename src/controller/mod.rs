@@ -1,0 +1,142 @@
+//! The kube shell: kube-runtime Controllers over SecurityHubMember (all namespaces or the
+//! watched ones), sharing one context, one batcher and one set of caches.
+
+mod context;
+mod error;
+mod execute;
+mod reconcile;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio::sync::mpsc;
+
+pub use context::Context;
+pub use error::Error;
+pub use reconcile::{error_policy, reconcile};
+
+use crate::api::SecurityHubMember;
+use crate::config::RunArgs;
+use crate::securityhub::{Batcher, MemberSide, MembershipApi, RateLimiter};
+use crate::telemetry::{Health, Metrics};
+
+/// What the controllers need from the process.
+pub struct Wiring {
+    pub client: Client,
+    pub api: Arc<dyn MembershipApi>,
+    pub member_side: Arc<dyn MemberSide>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+/// Runs the controllers until `shutdown` resolves.
+pub async fn run_controllers(
+    args: &RunArgs,
+    wiring: Wiring,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Wiring {
+        client,
+        api,
+        member_side,
+        metrics,
+        health,
+    } = wiring;
+    let limiter = Arc::new(RateLimiter::new(args.api_rate, args.api_burst));
+    let batcher = Arc::new(Batcher::new(api, limiter, metrics.clone(), args.batch()));
+    let apis: Vec<Api<SecurityHubMember>> = if args.watch_namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        args.watch_namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let config = ControllerConfig::default().concurrency(args.concurrency);
+    let controllers: Vec<_> = apis
+        .into_iter()
+        .map(|api| Controller::new(api, watcher::Config::default().any_semantic()).with_config(config.clone()))
+        .collect();
+    let stores: Vec<_> = controllers.iter().map(|c| c.store()).collect();
+    let (wake, wakes) = mpsc::unbounded_channel();
+    let reporter = Reporter {
+        controller: "securityhub-operator".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        stores: stores.clone(),
+        batcher,
+        member_side,
+        policy: args.policy(),
+        default_regions: args.regions.clone(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(client, reporter),
+        failures: Default::default(),
+        wake,
+    });
+    tokio::spawn(mark_ready(stores, health));
+    tokio::spawn(count_members(ctx.clone()));
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let fanout = fan_out(wakes, args.watch_namespaces.clone());
+    let runs = controllers.into_iter().zip(fanout).map(|(controller, wakes)| {
+        controller
+            .reconcile_on(wakes)
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            })
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// Splits wake-ups to the controller watching each object's namespace.
+fn fan_out(
+    mut wakes: mpsc::UnboundedReceiver<ObjectRef<SecurityHubMember>>,
+    namespaces: Vec<String>,
+) -> Vec<impl futures::Stream<Item = ObjectRef<SecurityHubMember>> + Send + 'static> {
+    let count = namespaces.len().max(1);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+    tokio::spawn(async move {
+        while let Some(r) = wakes.recv().await {
+            let index = namespaces
+                .iter()
+                .position(|ns| Some(ns) == r.namespace.as_ref())
+                .unwrap_or(0);
+            let _ = senders[index].send(r);
+        }
+    });
+    receivers
+        .into_iter()
+        .map(|rx| futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) }))
+        .collect()
+}
+
+/// Ready once every cache has its first full list.
+async fn mark_ready(stores: Vec<kube::runtime::reflector::Store<SecurityHubMember>>, health: Arc<Health>) {
+    for store in stores {
+        if store.wait_until_ready().await.is_err() {
+            return;
+        }
+    }
+    tracing::info!("caches synced; ready");
+    health.set_ready(true);
+}
+
+/// Refreshes the members-by-status gauge from the caches.
+async fn count_members(ctx: Arc<Context>) {
+    loop {
+        ctx.metrics.set_members(&ctx.member_counts());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}

@@ -1,0 +1,215 @@
+//! One reconcile: observe, plan, act (possibly a few rounds), write status once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use super::context::Context;
+use super::error::Error;
+use super::execute::execute;
+use super::status::{announce, build_status, publish, write_status};
+use crate::api::{FINALIZER, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
+use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, ownership};
+
+/// Planning rounds per reconcile: read, create, re-read, invite, with room to spare.
+const MAX_ROUNDS: usize = 6;
+
+/// The controller's reconcile function.
+pub async fn reconcile(obj: Arc<SecurityHubMember>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let api: Api<SecurityHubMember> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let key = object_key(&obj);
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(o) => apply(&o, &ctx).await,
+            Finalizer::Cleanup(o) => cleanup(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.metric_label(),
+    };
+    ctx.metrics.reconciled(label, started.elapsed());
+    if let Err(e) = &result {
+        tracing::warn!(object = %key, error = %e, "reconcile failed");
+    }
+    result
+}
+
+/// Requeue after an error, with per-object exponential backoff.
+pub fn error_policy(obj: Arc<SecurityHubMember>, _error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff(&object_key(&obj)))
+}
+
+fn object_key(obj: &SecurityHubMember) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn plan_spec(spec: &SecurityHubMemberSpec) -> Spec {
+    Spec {
+        account_id: spec.account_id.clone(),
+        email: spec.email.clone(),
+        invite: spec.invite,
+        reinvite: spec.reinvite,
+        adopt: spec.adopt,
+        deletion_policy: spec.deletion_policy,
+        accept: spec.accept_invitation.clone(),
+    }
+}
+
+/// Facts for every desired region plus every region still in status but no longer desired.
+fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<RegionFacts> {
+    let status = obj.status.clone().unwrap_or_default();
+    let desired = ctx.regions_of(obj);
+    let me = ctx.claim_of(obj);
+    let all = ctx.claims_on(&obj.spec.account_id);
+    let mut regions: Vec<String> = desired.clone();
+    regions.extend(
+        status
+            .regions
+            .iter()
+            .map(|r| r.region.clone())
+            .filter(|r| !desired.contains(r)),
+    );
+    regions.sort();
+    regions.dedup();
+    regions
+        .into_iter()
+        .map(|region| {
+            let claim = Claim {
+                regions: vec![region.clone()],
+                ..me.clone()
+            };
+            let owner = ownership(&claim, &region, &all);
+            let previous = status.regions.iter().find(|r| r.region == region).cloned();
+            RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous)
+        })
+        .collect()
+}
+
+/// Plans and acts until nothing is left to do; claims are recorded in status before acting.
+async fn converge(
+    obj: &SecurityHubMember,
+    ctx: &Context,
+    current: &mut SecurityHubMemberStatus,
+    deleting: bool,
+) -> Result<Plan, Error> {
+    let spec = plan_spec(&obj.spec);
+    let mut facts = initial_facts(obj, ctx, deleting);
+    let decide = |facts: &[RegionFacts]| {
+        if deleting {
+            plan::plan_deletion(&spec, facts, &ctx.policy)
+        } else {
+            plan::plan(&spec, facts, &ctx.policy, Utc::now())
+        }
+    };
+    let mut planned = decide(&facts);
+    for _ in 0..MAX_ROUNDS {
+        if !planned.claims.is_empty() {
+            let status = build_status(obj, current, &planned);
+            write_status(ctx, obj, current, &status).await?;
+            announce(ctx, obj, current, &status).await;
+            *current = status;
+            for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
+                f.previous = current.regions.iter().find(|r| r.region == f.region).cloned();
+            }
+        }
+        if planned.actions.is_empty() {
+            break;
+        }
+        execute(ctx, planned.actions.clone(), &mut facts).await;
+        planned = decide(&facts);
+    }
+    Ok(planned)
+}
+
+async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
+    let mut current = obj.status.clone().unwrap_or_default();
+    let before = current.clone();
+    let planned = converge(obj, ctx, &mut current, false).await?;
+    let status = build_status(obj, &current, &planned);
+    write_status(ctx, obj, &current, &status).await?;
+    announce(ctx, obj, &before, &status).await;
+    report_aws_errors(ctx, obj, &current, &status).await;
+    Ok(requeue(ctx, obj, planned.requeue))
+}
+
+async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
+    let mut current = obj.status.clone().unwrap_or_default();
+    let before = current.clone();
+    let planned = converge(obj, ctx, &mut current, true).await?;
+    if planned.ready || ctx.policy.dry_run {
+        if ctx.policy.dry_run && !planned.ready {
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "DryRun",
+                "dry run: the membership was left in AWS; removing the finalizer",
+            )
+            .await;
+        }
+        wake_other_claimants(ctx, obj);
+        ctx.reset_backoff(&object_key(obj));
+        return Ok(Action::await_change());
+    }
+    let status = build_status(obj, &current, &planned);
+    write_status(ctx, obj, &current, &status).await?;
+    announce(ctx, obj, &before, &status).await;
+    let message = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == crate::api::CONDITION_READY)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    Err(Error::CleanupPending(message))
+}
+
+/// A Warning Event for each AWS error that reached status (Synced False).
+async fn report_aws_errors(
+    ctx: &Context,
+    obj: &SecurityHubMember,
+    before: &SecurityHubMemberStatus,
+    after: &SecurityHubMemberStatus,
+) {
+    let synced = |s: &SecurityHubMemberStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == crate::api::CONDITION_SYNCED)
+            .cloned()
+    };
+    if let Some(c) = synced(after).filter(|c| c.status == "False") {
+        let changed = synced(before).is_none_or(|b| b.message != c.message || b.status != c.status);
+        if changed {
+            publish(ctx, obj, EventType::Warning, &c.reason, &c.message).await;
+        }
+    }
+}
+
+/// Another resource may be waiting in Conflict on the account this one released.
+fn wake_other_claimants(ctx: &Context, obj: &SecurityHubMember) {
+    for store in &ctx.stores {
+        for other in store.state_filter(|o| o.spec.account_id == obj.spec.account_id && o.uid() != obj.uid()) {
+            let _ = ctx.wake.send(ObjectRef::from_obj(&*other));
+        }
+    }
+}
+
+fn requeue(ctx: &Context, obj: &SecurityHubMember, requeue: Requeue) -> Action {
+    let key = object_key(obj);
+    match requeue {
+        Requeue::After(d) => {
+            ctx.reset_backoff(&key);
+            Action::requeue(d.max(Duration::from_secs(1)))
+        }
+        Requeue::Backoff => Action::requeue(ctx.backoff(&key)),
+    }
+}

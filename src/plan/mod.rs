@@ -1,0 +1,60 @@
+//! The functional core: every decision the operator makes, as pure functions of what
+//! the resource asks for and what AWS and the cluster report. No I/O, no clocks: time
+//! comes in as an argument so every row of the behaviour table is a unit test.
+//!
+//! One reconcile may call [`plan`] several times: observe, plan, act, fold the
+//! outcomes back into the facts, plan again, until no action is left. The last plan's
+//! status is written once.
+
+mod facts;
+mod outcome;
+mod ownership;
+mod region;
+mod summary;
+
+#[cfg(test)]
+mod tests;
+
+pub use facts::{ActionKind, ErrorClass, Failure, Observed, ObservedMember, Ownership, Policy, RegionFacts, Spec};
+pub use outcome::{Outcome, fold};
+pub use ownership::{Claim, ownership};
+pub use region::{
+    Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, reinvite_backoff,
+};
+pub use summary::{Requeue, member_status_summary};
+
+use chrono::{DateTime, Utc};
+
+use crate::api::{DesiredCondition, RegionStatus};
+
+/// What one planning step decided for a whole resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// AWS calls to make now (empty in dry-run mode, where they are only reported).
+    pub actions: Vec<Action>,
+    /// Regions whose status must record `managed: true` before the actions run, so a crash
+    /// between the AWS call and the status write cannot turn our own member into a stranger.
+    pub claims: Vec<String>,
+    /// The per-region status to write.
+    pub regions: Vec<RegionStatus>,
+    /// Ready and Synced.
+    pub conditions: Vec<DesiredCondition>,
+    /// The one-word summary for the Member Status column.
+    pub member_status: Option<String>,
+    /// When to look again.
+    pub requeue: Requeue,
+    /// True when every region reached its end state and nothing is left to do.
+    pub ready: bool,
+}
+
+/// Plans a live resource: for each region, decide, then summarise.
+pub fn plan(spec: &Spec, facts: &[RegionFacts], policy: &Policy, now: DateTime<Utc>) -> Plan {
+    let decisions: Vec<RegionDecision> = facts.iter().map(|f| region::decide(spec, f, policy, now)).collect();
+    summary::assemble(decisions, policy, false)
+}
+
+/// Plans the clean-up of a resource that is being deleted.
+pub fn plan_deletion(spec: &Spec, facts: &[RegionFacts], policy: &Policy) -> Plan {
+    let decisions: Vec<RegionDecision> = facts.iter().map(|f| region::decide_deletion(spec, f, policy)).collect();
+    summary::assemble(decisions, policy, true)
+}

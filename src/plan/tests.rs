@@ -1,0 +1,821 @@
+//! The behaviour table of DESIGN.md 3.1-3.4, one row per case.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::api::{AcceptInvitation, DeletionPolicy, Reason, RegionStatus, ReinvitePolicy};
+
+const ACCT: &str = "123456789012";
+const ADMIN: &str = "111111111111";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn spec() -> Spec {
+    Spec {
+        account_id: ACCT.into(),
+        email: Some("sec@example.com".into()),
+        invite: true,
+        reinvite: ReinvitePolicy::Removed,
+        adopt: false,
+        deletion_policy: DeletionPolicy::Delete,
+        accept: None,
+    }
+}
+
+fn member(status: &str) -> Observed {
+    Observed::Member(ObservedMember {
+        status: status.into(),
+        administrator_id: Some(ADMIN.into()),
+        invited_at: Some(now() - chrono::Duration::hours(1)),
+        updated_at: Some(now() - chrono::Duration::hours(1)),
+    })
+}
+
+fn managed(reinvites: u32) -> Option<RegionStatus> {
+    Some(RegionStatus {
+        region: "us-east-1".into(),
+        managed: true,
+        reinvites,
+        ..RegionStatus::default()
+    })
+}
+
+fn facts(observed: Observed, previous: Option<RegionStatus>) -> RegionFacts {
+    let mut f = RegionFacts::new("us-east-1", true, Ownership::Owner, previous);
+    f.observed = observed;
+    f
+}
+
+fn aws(kind: ActionKind, class: ErrorClass, code: &str) -> Failure {
+    Failure::Aws {
+        kind,
+        class,
+        code: code.into(),
+        message: "boom".into(),
+    }
+}
+
+struct Row {
+    name: &'static str,
+    spec: Spec,
+    facts: RegionFacts,
+    action: Option<ActionKind>,
+    ready: bool,
+    reason: Reason,
+    claim: bool,
+}
+
+fn row(
+    name: &'static str,
+    spec: Spec,
+    facts: RegionFacts,
+    action: Option<ActionKind>,
+    ready: bool,
+    reason: Reason,
+) -> Row {
+    Row {
+        name,
+        spec,
+        facts,
+        action,
+        ready,
+        reason,
+        claim: false,
+    }
+}
+
+fn with<F: FnOnce(&mut Spec)>(f: F) -> Spec {
+    let mut s = spec();
+    f(&mut s);
+    s
+}
+
+fn attempted(mut f: RegionFacts, kinds: &[ActionKind]) -> RegionFacts {
+    f.attempted = kinds.to_vec();
+    f
+}
+
+fn failed(mut f: RegionFacts, failure: Failure) -> RegionFacts {
+    f.failure = Some(failure);
+    f
+}
+
+fn accept() -> AcceptInvitation {
+    AcceptInvitation {
+        role_arn: format!("arn:aws:iam::{ACCT}:role/Accept"),
+        external_id: None,
+        enable_security_hub: true,
+    }
+}
+
+fn live_rows() -> Vec<Row> {
+    use ActionKind::*;
+    vec![
+        row(
+            "first sight reads",
+            spec(),
+            facts(Observed::NotRead, None),
+            Some(Get),
+            false,
+            Reason::Creating,
+        ),
+        Row {
+            claim: true,
+            ..row(
+                "absent and unclaimed: claim, then create",
+                spec(),
+                facts(Observed::Absent, None),
+                Some(Create),
+                false,
+                Reason::Creating,
+            )
+        },
+        row(
+            "absent and managed: create without a new claim",
+            spec(),
+            facts(Observed::Absent, managed(0)),
+            Some(Create),
+            false,
+            Reason::Creating,
+        ),
+        row(
+            "created but not yet listed: wait",
+            spec(),
+            attempted(facts(Observed::Absent, managed(0)), &[Get, Create]),
+            None,
+            false,
+            Reason::Creating,
+        ),
+        row(
+            "after create: re-read",
+            spec(),
+            attempted(facts(Observed::NotRead, managed(0)), &[Get, Create]),
+            Some(Get),
+            false,
+            Reason::Creating,
+        ),
+        row(
+            "reads are bounded",
+            spec(),
+            attempted(facts(Observed::NotRead, managed(0)), &[Get, Get, Get]),
+            None,
+            false,
+            Reason::Creating,
+        ),
+        row(
+            "created + invite: invite",
+            spec(),
+            facts(member("Created"), managed(0)),
+            Some(Invite),
+            false,
+            Reason::Inviting,
+        ),
+        row(
+            "created, invite false: ready",
+            with(|s| s.invite = false),
+            facts(member("Created"), managed(0)),
+            None,
+            true,
+            Reason::Enabled,
+        ),
+        row(
+            "created, invite already sent: wait",
+            spec(),
+            attempted(facts(member("Created"), managed(0)), &[Invite]),
+            None,
+            false,
+            Reason::Inviting,
+        ),
+        row(
+            "organization account enabled at once",
+            spec(),
+            facts(member("Enabled"), managed(0)),
+            None,
+            true,
+            Reason::Enabled,
+        ),
+        row(
+            "status compared case-insensitively",
+            spec(),
+            facts(member("ENABLED"), managed(0)),
+            None,
+            true,
+            Reason::Enabled,
+        ),
+        row(
+            "pre-2020 Associated is Enabled",
+            spec(),
+            facts(member("Associated"), managed(0)),
+            None,
+            true,
+            Reason::Enabled,
+        ),
+        row(
+            "invited waits for acceptance",
+            spec(),
+            facts(member("Invited"), managed(0)),
+            None,
+            false,
+            Reason::AwaitingAcceptance,
+        ),
+        row(
+            "invited with acceptInvitation: accept",
+            with(|s| s.accept = Some(accept())),
+            facts(member("Invited"), managed(0)),
+            Some(Accept),
+            false,
+            Reason::AwaitingAcceptance,
+        ),
+        row(
+            "accept not repeated in one reconcile",
+            with(|s| s.accept = Some(accept())),
+            attempted(facts(member("Invited"), managed(0)), &[Accept]),
+            None,
+            false,
+            Reason::AwaitingAcceptance,
+        ),
+        row(
+            "removed: re-invite by default",
+            spec(),
+            facts(member("Removed"), managed(0)),
+            Some(Invite),
+            false,
+            Reason::Inviting,
+        ),
+        row(
+            "removed, reinvite Never: report",
+            with(|s| s.reinvite = ReinvitePolicy::Never),
+            facts(member("Removed"), managed(0)),
+            None,
+            false,
+            Reason::Removed,
+        ),
+        row(
+            "resigned, reinvite Removed: report, no invite",
+            spec(),
+            facts(member("Resigned"), managed(0)),
+            None,
+            false,
+            Reason::Resigned,
+        ),
+        row(
+            "resigned, Always, backoff elapsed: invite",
+            with(|s| s.reinvite = ReinvitePolicy::Always),
+            facts(member("Resigned"), managed(0)),
+            Some(Invite),
+            false,
+            Reason::Inviting,
+        ),
+        row(
+            "resigned, Always, within backoff: wait",
+            with(|s| s.reinvite = ReinvitePolicy::Always),
+            facts(member("Resigned"), managed(3)),
+            None,
+            false,
+            Reason::Resigned,
+        ),
+        row(
+            "suspended: report",
+            spec(),
+            facts(member("AccountSuspended"), managed(0)),
+            None,
+            false,
+            Reason::AccountSuspended,
+        ),
+        row(
+            "deleted out of band: report",
+            spec(),
+            facts(member("Deleted"), managed(0)),
+            None,
+            false,
+            Reason::Deleted,
+        ),
+        row(
+            "unknown status: report, no action",
+            spec(),
+            facts(member("Quarantined"), managed(0)),
+            None,
+            false,
+            Reason::UnknownMemberStatus,
+        ),
+        row(
+            "existing, not ours, no adopt: AlreadyExists",
+            spec(),
+            facts(member("Enabled"), None),
+            None,
+            false,
+            Reason::AlreadyExists,
+        ),
+        Row {
+            claim: true,
+            ..row(
+                "existing, adopt: claim, ready",
+                with(|s| s.adopt = true),
+                facts(member("Enabled"), None),
+                None,
+                true,
+                Reason::Enabled,
+            )
+        },
+        Row {
+            claim: true,
+            ..row(
+                "adopted Created member gets invited",
+                with(|s| s.adopt = true),
+                facts(member("Created"), None),
+                Some(Invite),
+                false,
+                Reason::Inviting,
+            )
+        },
+        row(
+            "conflict: never calls AWS",
+            spec(),
+            RegionFacts::new(
+                "us-east-1",
+                true,
+                Ownership::Conflict {
+                    owner: "a/first".into(),
+                },
+                None,
+            ),
+            None,
+            false,
+            Reason::Conflict,
+        ),
+        row(
+            "unprocessed: reported verbatim",
+            spec(),
+            failed(
+                facts(Observed::Absent, managed(0)),
+                Failure::Unprocessed {
+                    kind: Create,
+                    result: "member of another master".into(),
+                },
+            ),
+            None,
+            false,
+            Reason::Unprocessed,
+        ),
+        row(
+            "access denied",
+            spec(),
+            facts(
+                Observed::Failed(aws(Get, ErrorClass::AccessDenied, "AccessDeniedException")),
+                None,
+            ),
+            None,
+            false,
+            Reason::AccessDenied,
+        ),
+        row(
+            "hub not enabled",
+            spec(),
+            facts(
+                Observed::Failed(aws(Get, ErrorClass::NotSubscribed, "InvalidAccessException")),
+                None,
+            ),
+            None,
+            false,
+            Reason::SecurityHubNotEnabled,
+        ),
+        row(
+            "throttled",
+            spec(),
+            failed(
+                facts(member("Created"), managed(0)),
+                aws(Invite, ErrorClass::Throttled, "LimitExceededException"),
+            ),
+            None,
+            false,
+            Reason::Throttled,
+        ),
+        row(
+            "moto lacks InviteMembers",
+            spec(),
+            failed(
+                facts(member("Created"), managed(0)),
+                aws(Invite, ErrorClass::Unsupported, "404"),
+            ),
+            None,
+            false,
+            Reason::Unsupported,
+        ),
+        row(
+            "no credentials",
+            spec(),
+            facts(
+                Observed::Failed(aws(Get, ErrorClass::Credentials, "CredentialsError")),
+                None,
+            ),
+            None,
+            false,
+            Reason::CredentialsError,
+        ),
+        row(
+            "member hub off during accept",
+            with(|s| s.accept = Some(accept())),
+            failed(
+                facts(member("Invited"), managed(0)),
+                aws(Accept, ErrorClass::NotSubscribed, "InvalidAccessException"),
+            ),
+            None,
+            false,
+            Reason::SecurityHubNotEnabled,
+        ),
+    ]
+}
+
+#[test]
+fn live_behaviour_table() {
+    let policy = Policy::default();
+    for r in live_rows() {
+        let d = region::decide(&r.spec, &r.facts, &policy, now());
+        assert_eq!(d.action.as_ref().map(|a| a.kind), r.action, "{}: action", r.name);
+        assert_eq!(d.verdict.ready, r.ready, "{}: ready", r.name);
+        assert_eq!(d.verdict.reason, r.reason, "{}: reason ({})", r.name, d.verdict.message);
+        assert_eq!(d.claim, r.claim, "{}: claim", r.name);
+        assert!(!d.verdict.message.is_empty(), "{}: message", r.name);
+    }
+}
+
+fn cleanup_rows() -> Vec<Row> {
+    use ActionKind::*;
+    vec![
+        row(
+            "retain: nothing",
+            with(|s| s.deletion_policy = DeletionPolicy::Retain),
+            facts(member("Enabled"), managed(0)),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "not ours: nothing",
+            spec(),
+            facts(member("Enabled"), None),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "conflicting duplicate: nothing",
+            spec(),
+            RegionFacts::new(
+                "us-east-1",
+                true,
+                Ownership::Conflict {
+                    owner: "b/owner".into(),
+                },
+                managed(0),
+            ),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "unread: read first",
+            spec(),
+            facts(Observed::NotRead, managed(0)),
+            Some(Get),
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "enabled: disassociate",
+            spec(),
+            facts(member("Enabled"), managed(0)),
+            Some(Disassociate),
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "invited: disassociate",
+            spec(),
+            facts(member("Invited"), managed(0)),
+            Some(Disassociate),
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "removed: delete",
+            spec(),
+            facts(member("Removed"), managed(0)),
+            Some(Delete),
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "created: delete",
+            spec(),
+            facts(member("Created"), managed(0)),
+            Some(Delete),
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "gone: done",
+            spec(),
+            facts(Observed::Absent, managed(0)),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "organization account refuses delete: done after disassociate",
+            spec(),
+            failed(
+                attempted(facts(member("Removed"), managed(0)), &[Disassociate, Delete]),
+                Failure::Unprocessed {
+                    kind: Delete,
+                    result: "organization account".into(),
+                },
+            ),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "throttled during clean-up: retry",
+            spec(),
+            failed(
+                facts(member("Enabled"), managed(0)),
+                aws(Disassociate, ErrorClass::Throttled, "LimitExceededException"),
+            ),
+            None,
+            false,
+            Reason::Throttled,
+        ),
+    ]
+}
+
+#[test]
+fn deletion_behaviour_table() {
+    let policy = Policy::default();
+    for r in cleanup_rows() {
+        let d = region::decide_deletion(&r.spec, &r.facts, &policy);
+        assert_eq!(d.action.as_ref().map(|a| a.kind), r.action, "{}: action", r.name);
+        assert_eq!(d.verdict.ready, r.ready, "{}: done", r.name);
+        assert_eq!(d.verdict.reason, r.reason, "{}: reason", r.name);
+        if r.ready {
+            assert!(d.status.is_none(), "{}: a finished region leaves status", r.name);
+        }
+    }
+}
+
+#[test]
+fn removed_region_is_cleaned_up_like_a_deletion() {
+    let mut f = facts(member("Enabled"), managed(0));
+    f.desired = false;
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Disassociate));
+    let mut retained = facts(member("Enabled"), managed(0));
+    retained.desired = false;
+    let d = region::decide(
+        &with(|s| s.deletion_policy = DeletionPolicy::Retain),
+        &retained,
+        &Policy::default(),
+        now(),
+    );
+    assert_eq!(d.action, None);
+    assert_eq!(d.status, None, "a removed region leaves status");
+}
+
+#[test]
+fn resigned_reinvite_backoff_doubles_and_caps() {
+    let p = Policy {
+        reinvite_backoff: Duration::from_secs(60),
+        reinvite_backoff_cap: Duration::from_secs(3600),
+        ..Policy::default()
+    };
+    let waits: Vec<u64> = (0..8).map(|n| reinvite_backoff(&p, n).as_secs()).collect();
+    assert_eq!(waits, vec![60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    assert_eq!(
+        reinvite_backoff(&Policy::default(), u32::MAX),
+        Duration::from_secs(24 * 3600)
+    );
+}
+
+#[test]
+fn reinvite_of_resigned_counts_tries() {
+    let s = with(|s| s.reinvite = ReinvitePolicy::Always);
+    let d = region::decide(
+        &s,
+        &facts(member("Resigned"), managed(2)),
+        &Policy {
+            reinvite_backoff: Duration::from_secs(60),
+            ..Policy::default()
+        },
+        now(),
+    );
+    assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite));
+    assert_eq!(d.status.map(|s| s.reinvites), Some(3));
+}
+
+#[test]
+fn accept_action_carries_role_and_administrator() {
+    let s = with(|s| s.accept = Some(accept()));
+    let d = region::decide(&s, &facts(member("Invited"), managed(0)), &Policy::default(), now());
+    let a = d.action.expect("accept action");
+    assert_eq!(a.administrator_id.as_deref(), Some(ADMIN));
+    assert_eq!(a.accept, Some(accept()));
+}
+
+#[test]
+fn create_sends_the_email() {
+    let d = region::decide(&spec(), &facts(Observed::Absent, None), &Policy::default(), now());
+    assert_eq!(d.action.and_then(|a| a.email).as_deref(), Some("sec@example.com"));
+}
+
+#[test]
+fn processing_result_is_kept_verbatim_and_cleared_on_success() {
+    let text = "The request is rejected because the given account ID is already a member of another master.";
+    let f = failed(
+        facts(Observed::Absent, managed(0)),
+        Failure::Unprocessed {
+            kind: ActionKind::Create,
+            result: text.into(),
+        },
+    );
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let status = d.status.expect("status");
+    assert_eq!(status.processing_result.as_deref(), Some(text));
+    assert!(d.verdict.message.contains(text));
+    // A later reconcile whose create succeeds clears it.
+    let mut previous = status.clone();
+    previous.managed = true;
+    let f = attempted(
+        facts(member("Created"), Some(previous)),
+        &[ActionKind::Get, ActionKind::Create, ActionKind::Get],
+    );
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.status.and_then(|s| s.processing_result), None);
+}
+
+#[test]
+fn fold_turns_already_member_into_a_reread_and_invite_into_invited() {
+    let mut f = facts(Observed::Absent, managed(0));
+    fold(
+        &mut f,
+        ActionKind::Create,
+        Outcome::Failed(Failure::Unprocessed { kind: ActionKind::Create, result: "The request is rejected because the given account ID is already a member or associated member of the current account.".into() }),
+        now(),
+    );
+    assert_eq!(f.observed, Observed::NotRead);
+    assert_eq!(f.failure, None);
+    let mut f = facts(member("Created"), managed(0));
+    fold(&mut f, ActionKind::Invite, Outcome::Done, now());
+    match &f.observed {
+        Observed::Member(m) => {
+            assert_eq!(m.status, "Invited");
+            assert_eq!(m.invited_at, Some(now()));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    fold(&mut f, ActionKind::Disassociate, Outcome::Done, now());
+    assert!(matches!(&f.observed, Observed::Member(m) if m.status == "Removed"));
+    fold(&mut f, ActionKind::Delete, Outcome::Done, now());
+    assert_eq!(f.observed, Observed::Absent);
+    let mut f = facts(member("Created"), managed(0));
+    fold(
+        &mut f,
+        ActionKind::Invite,
+        Outcome::Failed(aws(ActionKind::Invite, ErrorClass::Throttled, "LimitExceededException")),
+        now(),
+    );
+    assert!(f.failure.is_some());
+    assert_eq!(f.attempted, vec![ActionKind::Invite]);
+}
+
+fn claim(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Claim {
+    Claim {
+        namespace: ns.into(),
+        name: name.into(),
+        created: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(secs).expect("time"),
+        )),
+        account_id: ACCT.into(),
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+#[test]
+fn oldest_claim_owns_each_region() {
+    let old = claim("team-a", "payments", 10, &["us-east-1"]);
+    let young = claim("team-b", "payments", 20, &["us-east-1", "eu-west-1"]);
+    let all = vec![old.clone(), young.clone()];
+    assert_eq!(ownership(&old, "us-east-1", &all), Ownership::Owner);
+    assert_eq!(
+        ownership(&young, "us-east-1", &all),
+        Ownership::Conflict {
+            owner: "team-a/payments".into()
+        }
+    );
+    assert_eq!(ownership(&young, "eu-west-1", &all), Ownership::Owner, "per region");
+    // Same timestamp: namespace/name decides, stably.
+    let twin = claim("team-0", "x", 10, &["us-east-1"]);
+    let all = vec![old.clone(), twin.clone()];
+    assert_eq!(
+        ownership(&old, "us-east-1", &all),
+        Ownership::Conflict {
+            owner: "team-0/x".into()
+        }
+    );
+    // Another account never conflicts.
+    let mut other = claim("team-c", "y", 1, &["us-east-1"]);
+    other.account_id = "999999999999".into();
+    assert_eq!(ownership(&old, "us-east-1", &[other, old.clone()]), Ownership::Owner);
+}
+
+#[test]
+fn plan_summarises_regions() {
+    let mut east = facts(member("Enabled"), managed(0));
+    east.region = "us-east-1".into();
+    let mut west = facts(member("Invited"), managed(0));
+    west.region = "eu-west-1".into();
+    let p = plan(&spec(), &[east.clone(), west], &Policy::default(), now());
+    assert!(!p.ready);
+    assert_eq!(p.member_status.as_deref(), Some("Enabled 1/2, Invited 1/2"));
+    let ready = p.conditions.iter().find(|c| c.type_ == "Ready").expect("ready");
+    assert_eq!(ready.reason, Reason::AwaitingAcceptance);
+    assert!(ready.message.contains("eu-west-1"));
+    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_pending));
+    let p = plan(&spec(), &[east], &Policy::default(), now());
+    assert!(p.ready);
+    assert_eq!(p.member_status.as_deref(), Some("Enabled"));
+    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_enabled));
+}
+
+#[test]
+fn plan_is_deterministic_so_a_steady_state_writes_nothing() {
+    let f = facts(member("Enabled"), managed(0));
+    let a = plan(&spec(), std::slice::from_ref(&f), &Policy::default(), now());
+    let b = plan(&spec(), &[f], &Policy::default(), now() + chrono::Duration::hours(3));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn errors_set_synced_false_and_back_off() {
+    let f = facts(
+        Observed::Failed(aws(ActionKind::Get, ErrorClass::AccessDenied, "AccessDeniedException")),
+        None,
+    );
+    let p = plan(&spec(), &[f], &Policy::default(), now());
+    let synced = p.conditions.iter().find(|c| c.type_ == "Synced").expect("synced");
+    assert_eq!(synced.status, crate::api::ConditionStatus::False);
+    assert_eq!(synced.reason, Reason::AccessDenied);
+    assert!(synced.message.contains("AccessDeniedException"));
+    assert_eq!(p.requeue, Requeue::Backoff);
+}
+
+#[test]
+fn dry_run_reports_and_acts_never() {
+    let policy = Policy {
+        dry_run: true,
+        ..Policy::default()
+    };
+    let p = plan(&spec(), &[facts(Observed::Absent, None)], &policy, now());
+    assert!(p.actions.is_empty());
+    assert!(p.claims.is_empty());
+    let ready = p.conditions.iter().find(|c| c.type_ == "Ready").expect("ready");
+    assert_eq!(ready.reason, Reason::DryRun);
+    assert!(ready.message.contains("CreateMembers"));
+    // Reads still happen in dry-run mode: they change nothing.
+    let p = plan(&spec(), &[facts(Observed::NotRead, None)], &policy, now());
+    assert_eq!(p.actions.len(), 1);
+}
+
+#[test]
+fn deletion_plan_is_ready_only_when_every_region_is_done() {
+    let p = plan_deletion(
+        &spec(),
+        &[
+            facts(member("Enabled"), managed(0)),
+            facts(Observed::Absent, managed(0)),
+        ],
+        &Policy::default(),
+    );
+    assert!(!p.ready);
+    assert_eq!(p.actions.len(), 1);
+    let p = plan_deletion(&spec(), &[facts(Observed::Absent, managed(0))], &Policy::default());
+    assert!(p.ready);
+}
+
+#[test]
+fn member_status_summary_cases() {
+    assert_eq!(member_status_summary([].into_iter()), None);
+    assert_eq!(
+        member_status_summary(["Enabled", "Enabled"].into_iter()).as_deref(),
+        Some("Enabled")
+    );
+    assert_eq!(
+        member_status_summary(["Invited", "Enabled", "Enabled"].into_iter()).as_deref(),
+        Some("Enabled 2/3, Invited 1/3")
+    );
+}

@@ -1,0 +1,73 @@
+//! `securityhub-operator run`: wires logging, metrics, AWS and Kubernetes clients, and the
+//! controllers, and stops cleanly on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+
+use kube::Client;
+use tokio::net::TcpListener;
+
+use crate::config::RunArgs;
+use crate::controller::{Wiring, run_controllers};
+use crate::securityhub::{SdkMemberSide, SdkMembership, load_sdk_config};
+use crate::telemetry::{Health, Metrics, init_logging, serve};
+
+/// Why the operator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot connect to Kubernetes (check KUBECONFIG or the in-cluster service account): {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot listen on {address} for metrics and health: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    init_logging(args.log_format, &args.log_level);
+    let client = Client::try_default().await?;
+    let sdk = load_sdk_config().await;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let listener = TcpListener::bind(&args.metrics_bind_address)
+        .await
+        .map_err(|source| RunError::Listen {
+            address: args.metrics_bind_address.clone(),
+            source,
+        })?;
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(%address, regions = ?args.regions, namespaces = ?args.watch_namespaces, dry_run = args.dry_run, "starting securityhub-operator");
+    tokio::spawn(serve(listener, health.clone(), metrics.clone()));
+    metrics.set_leader(true);
+    let wiring = Wiring {
+        client,
+        api: Arc::new(SdkMembership::new(sdk.clone())),
+        member_side: Arc::new(SdkMemberSide::new(sdk)),
+        metrics,
+        health,
+    };
+    run_controllers(&args, wiring, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

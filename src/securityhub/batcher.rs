@@ -1,0 +1,279 @@
+//! Coalesces the calls of many concurrent reconciles into few AWS requests: requests for
+//! the same (region, operation) wait at most `window` and go out in batches of at most
+//! `max_batch` accounts; every caller gets its own account's outcome back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::api::{MembershipApi, ReadResult, Unprocessed};
+use super::error::AwsError;
+use super::ratelimit::RateLimiter;
+use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
+
+/// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
+const OVERFLOW: &str = "maximum number of results exceeded";
+/// How often an overflowed account is put back into a later batch before giving up.
+const MAX_REQUEUES: u8 = 5;
+
+/// Batching settings.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchConfig {
+    /// Accounts per call, 1..=50; 1 reproduces the one-call-per-member pattern.
+    pub max_batch: usize,
+    /// How long the first request of a batch waits for company.
+    pub window: Duration,
+}
+
+/// Told about every AWS call (for metrics and logs).
+pub trait CallObserver: Send + Sync + 'static {
+    fn call(&self, operation: &'static str, outcome: &str, accounts: usize, elapsed: Duration);
+}
+
+struct Request {
+    account_id: String,
+    email: Option<String>,
+    requeues: u8,
+    reply: oneshot::Sender<Outcome>,
+}
+
+type Key = (String, ActionKind);
+
+/// The batcher; cheap to share behind an `Arc`.
+pub struct Batcher {
+    inner: Arc<Inner>,
+    queues: Mutex<HashMap<Key, mpsc::UnboundedSender<Request>>>,
+}
+
+struct Inner {
+    api: Arc<dyn MembershipApi>,
+    limiter: Arc<RateLimiter>,
+    observer: Arc<dyn CallObserver>,
+    config: BatchConfig,
+}
+
+impl Batcher {
+    pub fn new(
+        api: Arc<dyn MembershipApi>,
+        limiter: Arc<RateLimiter>,
+        observer: Arc<dyn CallObserver>,
+        config: BatchConfig,
+    ) -> Self {
+        let config = BatchConfig {
+            max_batch: config.max_batch.clamp(1, 50),
+            ..config
+        };
+        Self {
+            inner: Arc::new(Inner {
+                api,
+                limiter,
+                observer,
+                config,
+            }),
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `kind` for one account in `region` as part of a batch and returns its outcome.
+    pub async fn submit(&self, region: &str, kind: ActionKind, account_id: &str, email: Option<String>) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            account_id: account_id.to_string(),
+            email,
+            requeues: 0,
+            reply,
+        };
+        let sender = self.queue(region, kind);
+        if sender.send(request).is_err() {
+            return Outcome::Failed(internal(kind, "the batcher stopped"));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
+    }
+
+    /// The queue for (region, kind), starting its worker on first use.
+    fn queue(&self, region: &str, kind: ActionKind) -> mpsc::UnboundedSender<Request> {
+        let mut queues = match self.queues.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        queues
+            .entry((region.to_string(), kind))
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(worker(self.inner.clone(), region.to_string(), kind, rx, tx.clone()));
+                tx
+            })
+            .clone()
+    }
+}
+
+fn internal(kind: ActionKind, message: &str) -> Failure {
+    Failure::Aws {
+        kind,
+        class: ErrorClass::Transient,
+        code: "Internal".into(),
+        message: message.into(),
+    }
+}
+
+/// Collects one batch after another and sends each off without waiting for the last.
+async fn worker(
+    inner: Arc<Inner>,
+    region: String,
+    kind: ActionKind,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    tx: mpsc::UnboundedSender<Request>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + inner.config.window;
+        while batch.len() < inner.config.max_batch {
+            tokio::select! {
+                next = rx.recv() => match next {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let inner = inner.clone();
+        let region = region.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move { execute(&inner, &region, kind, batch, &tx).await });
+    }
+}
+
+/// One AWS call for a batch, then each caller's outcome.
+async fn execute(
+    inner: &Inner,
+    region: &str,
+    kind: ActionKind,
+    batch: Vec<Request>,
+    requeue: &mpsc::UnboundedSender<Request>,
+) {
+    let ids: Vec<String> = batch.iter().map(|r| r.account_id.clone()).collect();
+    inner.limiter.acquire(region).await;
+    let started = Instant::now();
+    let result = call(inner, region, kind, &batch, &ids).await;
+    let outcome_label = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.code.clone(),
+    };
+    inner
+        .observer
+        .call(kind.operation(), &outcome_label, ids.len(), started.elapsed());
+    match result {
+        Err(e) if kind == ActionKind::Get && ids.len() > 1 && e.code == "BadRequestException" => {
+            // Real AWS fails a whole GetMembers when one account was deleted: ask one by one.
+            for request in batch {
+                let single = vec![request.account_id.clone()];
+                inner.limiter.acquire(region).await;
+                let answer = inner.api.get_members(region, &single).await;
+                let _ = request.reply.send(read_outcome(&request.account_id, answer));
+            }
+        }
+        Err(e) => {
+            for request in batch {
+                let _ = request.reply.send(Outcome::Failed(Failure::Aws {
+                    kind,
+                    class: e.class,
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                }));
+            }
+        }
+        Ok(Answer::Read(read)) => {
+            for request in batch {
+                let _ = request.reply.send(read_outcome(&request.account_id, Ok(read.clone())));
+            }
+        }
+        Ok(Answer::Write(unprocessed)) => reply_writes(kind, batch, &unprocessed, requeue),
+    }
+}
+
+enum Answer {
+    Read(ReadResult),
+    Write(Vec<Unprocessed>),
+}
+
+async fn call(
+    inner: &Inner,
+    region: &str,
+    kind: ActionKind,
+    batch: &[Request],
+    ids: &[String],
+) -> Result<Answer, AwsError> {
+    let api = &inner.api;
+    match kind {
+        ActionKind::Get => api.get_members(region, ids).await.map(Answer::Read),
+        ActionKind::Create => {
+            let accounts: Vec<_> = batch.iter().map(|r| (r.account_id.clone(), r.email.clone())).collect();
+            api.create_members(region, &accounts).await.map(Answer::Write)
+        }
+        ActionKind::Invite => api.invite_members(region, ids).await.map(Answer::Write),
+        ActionKind::Disassociate => api.disassociate_members(region, ids).await.map(Answer::Write),
+        ActionKind::Delete => api.delete_members(region, ids).await.map(Answer::Write),
+        ActionKind::Accept => Err(AwsError::new(
+            ErrorClass::Other,
+            "NotBatched",
+            "accept is not a batched call",
+        )),
+    }
+}
+
+/// What a GetMembers answer says about one account: listed, unprocessed (not a member), or absent.
+fn read_outcome(account_id: &str, answer: Result<ReadResult, AwsError>) -> Outcome {
+    match answer {
+        Err(e) if e.code == "BadRequestException" => Outcome::Read(Observed::Absent),
+        Err(e) => Outcome::Failed(Failure::Aws {
+            kind: ActionKind::Get,
+            class: e.class,
+            code: e.code,
+            message: e.message,
+        }),
+        Ok(read) => match read.members.iter().find(|m| m.account_id == account_id) {
+            Some(m) => Outcome::Read(Observed::Member(m.member.clone())),
+            None => Outcome::Read(Observed::Absent),
+        },
+    }
+}
+
+/// Maps UnprocessedAccounts back to callers; overflowed accounts go into a later batch.
+fn reply_writes(
+    kind: ActionKind,
+    batch: Vec<Request>,
+    unprocessed: &[Unprocessed],
+    requeue: &mpsc::UnboundedSender<Request>,
+) {
+    for mut request in batch {
+        let entry = unprocessed
+            .iter()
+            .find(|u| u.account_id.as_deref() == Some(request.account_id.as_str()));
+        let Some(entry) = entry else {
+            let _ = request.reply.send(Outcome::Done);
+            continue;
+        };
+        let result = entry
+            .processing_result
+            .clone()
+            .unwrap_or_else(|| "AWS gave no ProcessingResult".into());
+        if result.to_ascii_lowercase().contains(OVERFLOW) && request.requeues < MAX_REQUEUES {
+            request.requeues += 1;
+            if let Err(mpsc::error::SendError(r)) = requeue.send(request) {
+                let _ = r.reply.send(Outcome::Failed(Failure::Unprocessed { kind, result }));
+            }
+            continue;
+        }
+        let _ = request
+            .reply
+            .send(Outcome::Failed(Failure::Unprocessed { kind, result }));
+    }
+}
+
+#[cfg(test)]
+#[path = "batcher_tests.rs"]
+mod tests;

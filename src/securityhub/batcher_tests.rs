@@ -1,0 +1,243 @@
+//! Batcher behaviour against a scripted in-memory API.
+
+use std::sync::Mutex as StdMutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::plan::ObservedMember;
+use crate::securityhub::api::MemberRecord;
+
+/// Records each call's account list; CreateMembers answers like AWS past 50 entries.
+#[derive(Default)]
+struct Fake {
+    calls: StdMutex<Vec<(ActionKind, Vec<String>)>>,
+    fail_with: Option<AwsError>,
+    refuse: Vec<(String, String)>,
+    /// Accounts answered "Maximum number of results exceeded" on their first call only.
+    overflow_once: StdMutex<Vec<String>>,
+}
+
+impl Fake {
+    fn record(&self, kind: ActionKind, ids: &[String]) -> Result<(), AwsError> {
+        self.calls.lock().expect("lock").push((kind, ids.to_vec()));
+        self.fail_with.clone().map_or(Ok(()), Err)
+    }
+    fn refused(&self, ids: &[String]) -> Vec<Unprocessed> {
+        let mut out: Vec<Unprocessed> = ids
+            .iter()
+            .filter_map(|id| self.refuse.iter().find(|(a, _)| a == id))
+            .map(|(a, r)| Unprocessed {
+                account_id: Some(a.clone()),
+                processing_result: Some(r.clone()),
+            })
+            .collect();
+        let mut once = self.overflow_once.lock().expect("lock");
+        let overflowed: Vec<String> = ids.iter().filter(|id| once.contains(id)).cloned().collect();
+        once.retain(|id| !overflowed.contains(id));
+        out.extend(overflowed.into_iter().map(|id| Unprocessed {
+            account_id: Some(id),
+            processing_result: Some("Maximum number of results exceeded".into()),
+        }));
+        out
+    }
+    fn calls(&self, kind: ActionKind) -> Vec<Vec<String>> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, ids)| ids.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl MembershipApi for Fake {
+    async fn get_members(&self, _region: &str, ids: &[String]) -> Result<ReadResult, AwsError> {
+        self.record(ActionKind::Get, ids)?;
+        let members = ids
+            .iter()
+            .filter(|id| id.ends_with('1'))
+            .map(|id| MemberRecord {
+                account_id: id.clone(),
+                email: None,
+                member: ObservedMember {
+                    status: "Enabled".into(),
+                    ..ObservedMember::default()
+                },
+            })
+            .collect();
+        Ok(ReadResult {
+            members,
+            unprocessed: Vec::new(),
+        })
+    }
+    async fn create_members(
+        &self,
+        _region: &str,
+        accounts: &[(String, Option<String>)],
+    ) -> Result<Vec<Unprocessed>, AwsError> {
+        let ids: Vec<String> = accounts.iter().map(|(a, _)| a.clone()).collect();
+        self.record(ActionKind::Create, &ids)?;
+        Ok(self.refused(&ids))
+    }
+    async fn invite_members(&self, _region: &str, ids: &[String]) -> Result<Vec<Unprocessed>, AwsError> {
+        self.record(ActionKind::Invite, ids)?;
+        Ok(self.refused(ids))
+    }
+    async fn disassociate_members(&self, _region: &str, ids: &[String]) -> Result<Vec<Unprocessed>, AwsError> {
+        self.record(ActionKind::Disassociate, ids)?;
+        Ok(Vec::new())
+    }
+    async fn delete_members(&self, _region: &str, ids: &[String]) -> Result<Vec<Unprocessed>, AwsError> {
+        self.record(ActionKind::Delete, ids)?;
+        Ok(Vec::new())
+    }
+    async fn list_members(&self, _region: &str, _all: bool) -> Result<Vec<MemberRecord>, AwsError> {
+        Ok(Vec::new())
+    }
+}
+
+struct Quiet;
+impl CallObserver for Quiet {
+    fn call(&self, _: &'static str, _: &str, _: usize, _: Duration) {}
+}
+
+fn batcher(fake: Arc<Fake>, max_batch: usize) -> Arc<Batcher> {
+    let config = BatchConfig {
+        max_batch,
+        window: Duration::from_millis(50),
+    };
+    Arc::new(Batcher::new(
+        fake,
+        Arc::new(RateLimiter::new(0.0, 1)),
+        Arc::new(Quiet),
+        config,
+    ))
+}
+
+fn account(i: usize) -> String {
+    format!("{:012}", 100_000_000_000usize + i)
+}
+
+async fn submit_all(b: &Arc<Batcher>, kind: ActionKind, n: usize) -> Vec<Outcome> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let b = b.clone();
+            tokio::spawn(async move { b.submit("us-east-1", kind, &account(i), None).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_calls_of_at_most_fifty() {
+    let fake = Arc::new(Fake::default());
+    let outcomes = submit_all(&batcher(fake.clone(), 50), ActionKind::Invite, 120).await;
+    assert!(outcomes.iter().all(|o| *o == Outcome::Done));
+    let calls = fake.calls(ActionKind::Invite);
+    assert_eq!(
+        calls.len(),
+        3,
+        "120 accounts in ceil(120/50) calls: {:?}",
+        calls.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert!(calls.iter().all(|c| c.len() <= 50));
+}
+
+#[tokio::test]
+async fn batch_size_one_is_the_per_member_pattern() {
+    let fake = Arc::new(Fake::default());
+    submit_all(&batcher(fake.clone(), 1), ActionKind::Invite, 20).await;
+    assert_eq!(fake.calls(ActionKind::Invite).len(), 20);
+}
+
+#[tokio::test]
+async fn reads_map_each_account_to_its_member_or_absent() {
+    let fake = Arc::new(Fake::default());
+    let b = batcher(fake.clone(), 50);
+    let (a, c) = tokio::join!(
+        b.submit("us-east-1", ActionKind::Get, "100000000001", None),
+        b.submit("us-east-1", ActionKind::Get, "100000000002", None)
+    );
+    assert!(matches!(a, Outcome::Read(Observed::Member(ref m)) if m.status == "Enabled"));
+    assert_eq!(c, Outcome::Read(Observed::Absent));
+    assert_eq!(fake.calls(ActionKind::Get).len(), 1);
+}
+
+#[tokio::test]
+async fn unprocessed_entries_go_back_to_their_own_caller() {
+    let text = "The request is rejected because the given account ID is already a member of another master.";
+    let fake = Arc::new(Fake {
+        refuse: vec![(account(3), text.into())],
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake, 50), ActionKind::Create, 5).await;
+    for (i, o) in outcomes.iter().enumerate() {
+        if i == 3 {
+            assert_eq!(
+                *o,
+                Outcome::Failed(Failure::Unprocessed {
+                    kind: ActionKind::Create,
+                    result: text.into()
+                })
+            );
+        } else {
+            assert_eq!(*o, Outcome::Done, "account {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_call_fails_every_caller_in_it() {
+    let err = AwsError::new(ErrorClass::AccessDenied, "AccessDeniedException", "no");
+    let fake = Arc::new(Fake {
+        fail_with: Some(err),
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake, 50), ActionKind::Delete, 3).await;
+    for o in outcomes {
+        assert!(matches!(
+            o,
+            Outcome::Failed(Failure::Aws {
+                class: ErrorClass::AccessDenied,
+                ..
+            })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn overflow_entries_are_retried_in_a_later_batch() {
+    let fake = Arc::new(Fake {
+        overflow_once: StdMutex::new(vec![account(1), account(4)]),
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake.clone(), 50), ActionKind::Create, 5).await;
+    assert!(outcomes.iter().all(|o| *o == Outcome::Done), "{outcomes:?}");
+    let calls = fake.calls(ActionKind::Create);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        calls[1],
+        vec![account(1), account(4)],
+        "only the overflowed accounts go again"
+    );
+}
+
+#[tokio::test]
+async fn batch_size_is_clamped_to_what_aws_takes() {
+    let fake = Arc::new(Fake::default());
+    submit_all(&batcher(fake.clone(), 500), ActionKind::Create, 60).await;
+    let calls = fake.calls(ActionKind::Create);
+    assert!(
+        calls.iter().all(|c| c.len() <= 50),
+        "{:?}",
+        calls.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 60);
+}
