@@ -62,9 +62,15 @@ def docs(text):
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+# helm built with `go install` (tests/controlplane/build.sh) lacks the version ldflags of release builds and assumes
+# Kubernetes v1.20 for `helm template`; render for the version of the test control plane instead.
+KUBE_VERSION = os.environ.get("SHO_KUBE_VERSION", "1.36.3")
+
+
 def template(helm, *args, release="securityhub-operator", namespace="securityhub-operator-system", check=True):
     """`helm template` of the chart; returns the documents (or the CompletedProcess when check=False)."""
-    done = run([helm, "template", release, CHART, "--namespace", namespace, *args], check=check)
+    done = run([helm, "template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION, *args],
+               check=check)
     return docs(done.stdout) if check else done
 
 
