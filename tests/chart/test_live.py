@@ -100,9 +100,11 @@ def test_kubectl_apply_k_creates_every_object(k):
     rendered = docs(k("kustomize", ROOT / "deploy").stdout)
     assert {o["kind"] for o in rendered} >= {"Namespace", "CustomResourceDefinition", "Deployment", "ClusterRole"}
     assert_all_exist(k, rendered)
-    # A second apply changes nothing (no drift between what we ship and what the server stores).
-    again = k("apply", "-k", ROOT / "deploy").stdout
-    assert all(line.endswith("unchanged") for line in again.strip().splitlines()), again
+    # No drift between what we ship and what the server stores: `kubectl diff` (server-side dry run) is empty.
+    # (A second `kubectl apply` would report the PodDisruptionBudget "configured" even so: a known kubectl quirk with
+    # int-or-string fields; its generation does not move.)
+    diff = k("diff", "-k", ROOT / "deploy", check=False)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
 
 
 def pod_from_template(deployment, namespace, name):
@@ -195,4 +197,4 @@ def test_operator_identity_is_least_privilege(as_operator, verb, resource, names
 def test_operator_identity_is_refused_secrets_with_403(as_operator):
     done = as_operator("get", "--raw", f"/api/v1/namespaces/{HELM_NS}/secrets", "-v=6", check=False)
     assert done.returncode != 0
-    assert "(Forbidden)" in done.stderr and " 403 " in done.stderr, done.stderr
+    assert "(Forbidden)" in done.stderr and 'status="403 Forbidden"' in done.stderr, done.stderr
