@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::RunArgs;
 use crate::controller::{Wiring, run_controllers};
+use crate::leader::{LeaderError, acquire, exit_on_lost_leadership};
 use crate::securityhub::{SdkMemberSide, SdkMembership, load_sdk_config};
 use crate::telemetry::{Health, Metrics, init_logging, serve};
 
@@ -18,6 +19,8 @@ pub enum RunError {
     Kube(#[from] kube::Error),
     #[error("cannot listen on {address} for metrics and health: {source}")]
     Listen { address: String, source: std::io::Error },
+    #[error("leader election: {0}")]
+    Leader(#[from] LeaderError),
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -36,15 +39,38 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%address, regions = ?args.regions, namespaces = ?args.watch_namespaces, dry_run = args.dry_run, "starting securityhub-operator");
     tokio::spawn(serve(listener, health.clone(), metrics.clone()));
-    metrics.set_leader(true);
     let wiring = Wiring {
-        client,
+        client: client.clone(),
         api: Arc::new(SdkMembership::new(sdk.clone())),
         member_side: Arc::new(SdkMemberSide::new(sdk)),
-        metrics,
-        health,
+        metrics: metrics.clone(),
+        health: health.clone(),
     };
-    run_controllers(&args, wiring, shutdown_signal()).await;
+    if !args.leader_election {
+        metrics.set_leader(true);
+        run_controllers(&args, wiring, shutdown_signal()).await;
+        tracing::info!("stopped");
+        return Ok(());
+    }
+    let leadership = tokio::select! {
+        held = acquire(client, &args, &health, &metrics) => held?,
+        _ = shutdown_signal() => return Ok(()),
+    };
+    health.set_ready(false);
+    let lost = leadership.lost();
+    let term = Arc::new(tokio::sync::Notify::new());
+    let stop = term.clone();
+    let controllers = run_controllers(&args, wiring, async move { stop.notified().await });
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => {}
+        _ = lost => exit_on_lost_leadership(metrics),
+        _ = shutdown_signal() => {
+            term.notify_one();
+            controllers.await;
+        }
+    }
+    leadership.release().await;
     tracing::info!("stopped");
     Ok(())
 }
