@@ -135,10 +135,8 @@ pub fn merge_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-
     fn at(secs: i64) -> Time {
-        Time(Utc.timestamp_opt(secs, 0).single().expect("valid time").into())
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).expect("valid time"))
     }
 
     fn ready(status: ConditionStatus, reason: Reason) -> DesiredCondition {
