@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "securityhub-operator", version, about = "Declarative AWS Security Hub membership for Kubernetes")]
+#[command(
+    name = "securityhub-operator",
+    version,
+    about = "Declarative AWS Security Hub membership for Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -150,7 +150,12 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_when_status_flips() {
-        let first = merge_conditions(&[], &[ready(ConditionStatus::False, Reason::Creating)], Some(1), at(10));
+        let first = merge_conditions(
+            &[],
+            &[ready(ConditionStatus::False, Reason::Creating)],
+            Some(1),
+            at(10),
+        );
         assert_eq!(first[0].last_transition_time, at(10));
         // Same status, other reason: time stays.
         let second = merge_conditions(
@@ -162,7 +167,12 @@ mod tests {
         assert_eq!(second[0].last_transition_time, at(10));
         assert_eq!(second[0].reason, "AwaitingAcceptance");
         // Status flips: time moves.
-        let third = merge_conditions(&second, &[ready(ConditionStatus::True, Reason::Enabled)], Some(2), at(30));
+        let third = merge_conditions(
+            &second,
+            &[ready(ConditionStatus::True, Reason::Enabled)],
+            Some(2),
+            at(30),
+        );
         assert_eq!(third[0].last_transition_time, at(30));
         assert_eq!(third[0].observed_generation, Some(2));
     }
@@ -177,7 +187,12 @@ mod tests {
             observed_generation: None,
             last_transition_time: at(1),
         };
-        let merged = merge_conditions(&[other.clone()], &[ready(ConditionStatus::True, Reason::Enabled)], None, at(5));
+        let merged = merge_conditions(
+            std::slice::from_ref(&other),
+            &[ready(ConditionStatus::True, Reason::Enabled)],
+            None,
+            at(5),
+        );
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0], other);
         assert_eq!(merged[1].type_, "Ready");

@@ -86,7 +86,9 @@ fn default_true() -> bool {
 }
 
 /// When the operator sends another invitation to a member that left.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
 pub enum ReinvitePolicy {
     /// Never invite again after the first invitation.
     Never,
@@ -98,7 +100,9 @@ pub enum ReinvitePolicy {
 }
 
 /// What deleting the resource does in AWS.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
 pub enum DeletionPolicy {
     /// Disassociate the member, then delete it (organization accounts: disassociate only).
     #[default]

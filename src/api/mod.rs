@@ -8,7 +8,7 @@ pub use conditions::{
     CONDITION_READY, CONDITION_SYNCED, ConditionStatus, DesiredCondition, Reason, merge_conditions,
 };
 pub use member::{
-    AcceptInvitation, DeletionPolicy, ReinvitePolicy, RegionStatus, SecurityHubMember,
+    AcceptInvitation, DeletionPolicy, RegionStatus, ReinvitePolicy, SecurityHubMember,
     SecurityHubMemberSpec, SecurityHubMemberStatus,
 };
 
