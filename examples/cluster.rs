@@ -189,6 +189,7 @@ fn down(state: &Path) -> Result<(), Error> {
         }
     }
     let _ = fs::remove_dir_all(state);
+    let _ = fs::remove_file(state.with_extension("log"));
     println!("cluster stopped");
     Ok(())
 }

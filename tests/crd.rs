@@ -412,3 +412,17 @@ async fn kubectl_explain_prints_the_field_description() -> Result<(), Error> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The samples `make run` applies must pass admission.
+#[tokio::test]
+async fn deploy_samples_are_accepted() -> Result<(), Error> {
+    let cluster = cluster().await?;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/samples");
+    let path = samples.display().to_string();
+    let output = cluster.kubectl(&["apply", "--server-side", "-k", &path])?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "kubectl apply -k {path}: {stderr}");
+    let members: Api<SecurityHubMember> = Api::namespaced(cluster.client().await?, "security");
+    assert_eq!(members.list(&Default::default()).await?.items.len(), 4);
+    Ok(())
+}
