@@ -369,6 +369,11 @@ fn not_ready(proc: &Mutex<Proc>, why: NotReady) -> Error {
     message.into()
 }
 
+/// Whether the process died because another process grabbed a port we had picked.
+fn port_taken(proc: &Mutex<Proc>) -> bool {
+    lock(proc).log_tail().contains("address already in use")
+}
+
 async fn start_etcd(bins: &Path, dir: &Path) -> Result<(Mutex<Proc>, u16), Error> {
     let mut attempt = 1;
     loop {
@@ -382,8 +387,8 @@ async fn start_etcd(bins: &Path, dir: &Path) -> Result<(Mutex<Proc>, u16), Error
         )?);
         match wait_ready(&proc, || etcd_healthy(client_port)).await {
             Ok(()) => return Ok((proc, client_port)),
-            Err(NotReady::Exited(status)) if attempt < START_ATTEMPTS => {
-                eprintln!("etcd exited with {status} (a port taken?); retrying on other ports");
+            Err(NotReady::Exited(status)) if attempt < START_ATTEMPTS && port_taken(&proc) => {
+                eprintln!("etcd exited with {status}: a port was taken; retrying on other ports");
                 let _ = fs::remove_dir_all(dir.join("etcd"));
             }
             Err(why) => return Err(not_ready(&proc, why)),
