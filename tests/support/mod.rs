@@ -1,0 +1,15 @@
+//! Test support shared by the integration tests (each test binary compiles it as
+//! `mod support;`) and by `examples/cluster.rs` (`make cluster-up`).
+//!
+//! Not every binary uses every helper, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod cluster;
+pub mod process;
+
+#[allow(unused_imports)] // each test binary uses a different part
+pub use cluster::{ClusterOptions, TestCluster};
+
+/// Errors of the harness: boxed, because tests only print them.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
