@@ -17,6 +17,8 @@ enum Command {
     Crd,
     /// Print the version.
     Version,
+    /// Run the local Security Hub membership emulator (and STS) for tests and demos.
+    Emulator(securityhub_operator::emulator::EmulatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,9 +34,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Emulator(args) => run_emulator(args),
         Command::Version => {
             println!("securityhub-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Runs the emulator on its own multi-threaded runtime until it is stopped.
+fn run_emulator(args: securityhub_operator::emulator::EmulatorArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(securityhub_operator::emulator::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
