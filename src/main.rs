@@ -44,7 +44,10 @@ fn main() -> ExitCode {
 
 /// Runs the emulator on its own multi-threaded runtime until it is stopped.
 fn run_emulator(args: securityhub_operator::emulator::EmulatorArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
