@@ -18,7 +18,7 @@ enum Command {
     /// Print the version.
     Version,
     /// Run the local Security Hub membership emulator (and STS) for tests and demos.
-    Emulator(securityhub_operator::emulator::EmulatorArgs),
+    Emulator(Box<securityhub_operator::emulator::EmulatorArgs>),
 }
 
 fn main() -> ExitCode {
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Emulator(args) => run_emulator(args),
+        Command::Emulator(args) => run_emulator(*args),
         Command::Version => {
             println!("securityhub-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

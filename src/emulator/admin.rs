@@ -91,10 +91,10 @@ fn create_one(
     let id = entry.account_id.unwrap_or_default();
     check_candidate(world, caller, &id)?;
     let organization = world.is_organization_account(&id);
-    if let Some(existing) = world.member_mut(&caller.account, &caller.region, &id) {
-        if existing.status != MemberStatus::Deleted {
-            return reenable_organization_member(existing);
-        }
+    if let Some(existing) = world.member_mut(&caller.account, &caller.region, &id)
+        && existing.status != MemberStatus::Deleted
+    {
+        return reenable_organization_member(existing);
     }
     check_member_limit(world, caller, organization)?;
     let mut member = Member::new(&id, entry.email, organization);
@@ -304,10 +304,10 @@ pub fn disassociate_members(
         )));
     }
     for id in &ids {
-        if let Some(member) = table.get_mut(id) {
-            if matches!(member.status, MemberStatus::Enabled | MemberStatus::Invited) {
-                member.set_status(MemberStatus::Removed);
-            }
+        if let Some(member) = table.get_mut(id)
+            && matches!(member.status, MemberStatus::Enabled | MemberStatus::Invited)
+        {
+            member.set_status(MemberStatus::Removed);
         }
     }
     Ok(json!({}))

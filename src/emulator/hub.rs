@@ -160,16 +160,16 @@ pub fn enable_org_admin(
             "Invalid AdminAccountId {admin}."
         )));
     }
-    if let Some(management) = &world.directory.management_account {
-        if management != &caller.account {
-            return Err(ApiError::new(
-                ACCESS_DENIED,
-                format!(
-                    "Account {} is not the organization management account.",
-                    caller.account
-                ),
-            ));
-        }
+    if let Some(management) = &world.directory.management_account
+        && management != &caller.account
+    {
+        return Err(ApiError::new(
+            ACCESS_DENIED,
+            format!(
+                "Account {} is not the organization management account.",
+                caller.account
+            ),
+        ));
     }
     world
         .org_admins

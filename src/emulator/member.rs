@@ -82,13 +82,13 @@ pub fn accept(
 }
 
 fn check_can_join(world: &World, caller: &Scope, administrator: &str) -> Result<(), ApiError> {
-    if let Some(current) = world.enabled_administrator(&caller.account, &caller.region) {
-        if current != administrator {
-            return Err(ApiError::invalid_input(format!(
-                "Account {} is already associated with administrator account {current}.",
-                caller.account
-            )));
-        }
+    if let Some(current) = world.enabled_administrator(&caller.account, &caller.region)
+        && current != administrator
+    {
+        return Err(ApiError::invalid_input(format!(
+            "Account {} is already associated with administrator account {current}.",
+            caller.account
+        )));
     }
     if world.has_members(&caller.account, &caller.region) {
         return Err(ApiError::invalid_input(format!(
