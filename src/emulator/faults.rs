@@ -110,10 +110,7 @@ impl Faults {
 }
 
 fn apply_rule(rule: &mut FaultRule, plan: &mut FaultPlan, rng: &mut StdRng) {
-    if rule
-        .server_error_rate
-        .is_some_and(|rate| rng.random_bool(rate.clamp(0.0, 1.0)))
-    {
+    if rule.server_error_rate.is_some_and(|rate| chance(rng, rate)) {
         rule.fired += 1;
         plan.error = Some(ApiError {
             code: "ServiceUnavailableException".to_string(),
@@ -124,7 +121,7 @@ fn apply_rule(rule: &mut FaultRule, plan: &mut FaultPlan, rng: &mut StdRng) {
     }
     let wants_effect =
         rule.error_code.is_some() || (rule.corruption.is_some() && plan.corruption.is_none());
-    if !wants_effect || !rng.random_bool(rule.probability.clamp(0.0, 1.0)) {
+    if !wants_effect || !chance(rng, rule.probability) {
         return;
     }
     rule.fired += 1;
@@ -151,6 +148,13 @@ fn apply_rule(rule: &mut FaultRule, plan: &mut FaultPlan, rng: &mut StdRng) {
     }
 }
 
+/// A coin that lands true with probability `p`; out-of-range and NaN values are
+/// clamped so a bad rule can never make `random_bool` panic.
+fn chance(rng: &mut StdRng, p: f64) -> bool {
+    let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+    rng.random_bool(p)
+}
+
 /// Parses a faults body: `{"rules": [...]}`, a bare list, or one rule.
 pub fn parse_rules(body: &[u8]) -> Result<Vec<FaultRule>, serde_json::Error> {
     #[derive(Deserialize)]
@@ -173,9 +177,10 @@ pub fn corrupt(body: Value, corruption: Option<&(Corruption, String)>) -> Respon
     };
     match mode {
         Corruption::MalformedJson => {
-            let text = body.to_string();
-            let cut = &text[..text.len().div_ceil(2)];
-            json_text(format!("{cut}{{\"Members\": [")).into_response()
+            let mut bytes = body.to_string().into_bytes();
+            bytes.truncate(bytes.len().div_ceil(2));
+            bytes.extend_from_slice(b"{\"Members\": [");
+            json_bytes(bytes)
         }
         Corruption::HtmlErrorPage => html_502(),
         Corruption::UnknownMemberStatus => axum::Json(rewrite_status(body, status)).into_response(),
@@ -184,8 +189,8 @@ pub fn corrupt(body: Value, corruption: Option<&(Corruption, String)>) -> Respon
     }
 }
 
-fn json_text(text: String) -> Response {
-    let mut response = text.into_response();
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
