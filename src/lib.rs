@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod controller;
 pub mod crd;
+pub mod emulator;
 pub mod leader;
 pub mod plan;
 pub mod run;

@@ -22,6 +22,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the SecurityHubMember CustomResourceDefinition as YAML.
     Crd,
+    /// Serve a local Security Hub membership API (and STS AssumeRole) for demos and tests.
+    Emulator(Box<securityhub_operator::emulator::EmulatorArgs>),
     /// Print the version.
     Version,
 }
@@ -34,6 +36,11 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             block_on(async move { securityhub_operator::run::run(*args).await.map_err(|e| e.to_string()) })
         }
+        Command::Emulator(args) => block_on(async move {
+            securityhub_operator::emulator::run(*args)
+                .await
+                .map_err(|e| e.to_string())
+        }),
         Command::Crd => match securityhub_operator::crd::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
