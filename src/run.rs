@@ -21,11 +21,30 @@ pub enum RunError {
     Listen { address: String, source: std::io::Error },
     #[error("leader election: {0}")]
     Leader(#[from] LeaderError),
+    #[error("{0} is set but empty: unset it to use AWS's endpoint, or give a URL such as http://127.0.0.1:4566")]
+    EmptyEndpoint(&'static str),
+}
+
+/// Endpoint overrides the SDK reads; an empty one makes it panic deep inside, so refuse it here.
+const ENDPOINT_VARS: [&str; 3] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECURITYHUB",
+    "AWS_ENDPOINT_URL_STS",
+];
+
+fn check_endpoints() -> Result<(), RunError> {
+    for var in ENDPOINT_VARS {
+        if std::env::var(var).is_ok_and(|v| v.trim().is_empty()) {
+            return Err(RunError::EmptyEndpoint(var));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     init_logging(args.log_format, &args.log_level);
+    check_endpoints()?;
     let client = Client::try_default().await?;
     let sdk = load_sdk_config().await;
     let metrics = Arc::new(Metrics::new());
