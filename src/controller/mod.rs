@@ -123,10 +123,17 @@ fn fan_out(
 }
 
 /// Ready once every cache has its first full list.
+///
+/// kube-runtime's readiness future wakes only its latest waiter (the controller's own),
+/// so poll it with a timeout instead of waiting on it alone.
 async fn mark_ready(stores: Vec<kube::runtime::reflector::Store<SecurityHubMember>>, health: Arc<Health>) {
     for store in stores {
-        if store.wait_until_ready().await.is_err() {
-            return;
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
         }
     }
     tracing::info!("caches synced; ready");

@@ -6,7 +6,10 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod emulator;
+pub mod operator;
 pub mod process;
+pub mod scenario;
 
 #[allow(unused_imports)] // each test binary uses a different part
 pub use cluster::{ClusterOptions, TestCluster};

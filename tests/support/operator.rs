@@ -1,0 +1,151 @@
+//! The operator as it ships: the release binary's `run` subcommand in its own process,
+//! pointed at a test cluster and an emulator.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::Error;
+use super::emulator::operator_binary;
+use super::process::{signal, spawn_tied, stop};
+
+/// A running `securityhub-operator run`.
+pub struct OperatorProcess {
+    child: Mutex<Option<Child>>,
+    metrics_port: u16,
+    log: PathBuf,
+}
+
+/// How to start an operator.
+pub struct OperatorOptions<'a> {
+    pub kubeconfig: &'a Path,
+    pub emulator_url: &'a str,
+    /// The access key id; its first 12 digits are the caller account in the emulator.
+    pub access_key: &'a str,
+    pub args: Vec<String>,
+    pub log_dir: &'a Path,
+    pub name: &'a str,
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl OperatorProcess {
+    /// Starts the operator and waits until `/readyz` answers 200.
+    pub async fn start(options: OperatorOptions<'_>) -> Result<Self, Error> {
+        let metrics_port = free_port()?;
+        let log = options.log_dir.join(format!("operator-{}.log", options.name));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(operator_binary());
+        cmd.arg("run")
+            .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
+            .args(&options.args)
+            .env("KUBECONFIG", options.kubeconfig)
+            .env("AWS_ACCESS_KEY_ID", options.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret-value")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL_SECURITYHUB", options.emulator_url)
+            .env("AWS_ENDPOINT_URL_STS", options.emulator_url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let child = spawn_tied(cmd)?;
+        let operator = Self {
+            child: Mutex::new(Some(child)),
+            metrics_port,
+            log,
+        };
+        operator.wait_ready(Duration::from_secs(60)).await?;
+        Ok(operator)
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self.http("/readyz").await {
+                Ok((200, _)) => return Ok(()),
+                Ok((status, body)) => last = format!("HTTP {status}: {body}"),
+                Err(e) => last = e.to_string(),
+            }
+            if !self.is_running() {
+                return Err(format!("operator exited during start-up; log:\n{}", self.log_text()).into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!(
+            "operator not ready after {timeout:?} (last answer: {last}); log:\n{}",
+            self.log_text()
+        )
+        .into())
+    }
+
+    async fn http(&self, path: &str) -> Result<(u16, String), Error> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        let response = client
+            .get(format!("http://127.0.0.1:{}{path}", self.metrics_port))
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// The Prometheus text exposition.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        Ok(self.http("/metrics").await?.1)
+    }
+
+    /// The value of one sample line of /metrics (0 when absent).
+    pub async fn metric(&self, series: &str) -> Result<f64, Error> {
+        let text = self.metrics().await?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child
+            .lock()
+            .ok()
+            .and_then(|mut c| c.as_mut().map(|c| matches!(c.try_wait(), Ok(None))))
+            .unwrap_or(false)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok().and_then(|c| c.as_ref().map(Child::id))
+    }
+
+    /// Everything the operator logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no clean-up (a crash).
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, libc::SIGKILL);
+        }
+        self.stop();
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&self) {
+        if let Ok(mut guard) = self.child.lock()
+            && let Some(mut child) = guard.take()
+        {
+            stop(&mut child, Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
