@@ -66,7 +66,8 @@ fn header(spec: &Value, version: &Value) -> String {
 }
 
 fn columns(version: &Value) -> String {
-    let mut out = String::from("\n## Printer columns (`kubectl get shm`)\n\n| Column | Type | JSONPath |\n| --- | --- | --- |\n");
+    let mut out =
+        String::from("\n## Printer columns (`kubectl get shm`)\n\n| Column | Type | JSONPath |\n| --- | --- | --- |\n");
     for c in version["additionalPrinterColumns"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
@@ -85,7 +86,9 @@ fn fields(out: &mut String, path: &str, node: &Value) {
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let Some(props) = node["properties"].as_object() else { return };
+    let Some(props) = node["properties"].as_object() else {
+        return;
+    };
     for (name, child) in props {
         let child_path = format!("{path}.{name}");
         let _ = writeln!(
@@ -124,7 +127,11 @@ fn validation(node: &Value) -> String {
         let values: Vec<String> = values.iter().map(|v| format!("`{}`", str_of(v))).collect();
         parts.push(format!("one of {}", values.join(", ")));
     }
-    for (key, label) in [("maxLength", "max length"), ("minLength", "min length"), ("maxItems", "max items")] {
+    for (key, label) in [
+        ("maxLength", "max length"),
+        ("minLength", "min length"),
+        ("maxItems", "max items"),
+    ] {
         if let Some(n) = node[key].as_u64() {
             parts.push(format!("{label} {n}"));
         }
@@ -165,7 +172,13 @@ mod tests {
     #[test]
     fn lists_every_spec_field_with_its_rules() {
         let page = render().expect("renders");
-        for field in ["spec.accountId", "spec.regions", "spec.reinvite", "spec.acceptInvitation.roleArn", "status.regions[].memberStatus"] {
+        for field in [
+            "spec.accountId",
+            "spec.regions",
+            "spec.reinvite",
+            "spec.acceptInvitation.roleArn",
+            "status.regions[].memberStatus",
+        ] {
             assert!(page.contains(&format!("| `{field}` |")), "{field} missing");
         }
         assert!(page.contains("accountId must be exactly 12 digits"));

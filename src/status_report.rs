@@ -27,7 +27,9 @@ pub struct StatusArgs {
 pub enum StatusError {
     #[error("cannot connect to Kubernetes (check KUBECONFIG): {0}")]
     Connect(#[source] kube::Error),
-    #[error("cannot list SecurityHubMembers (is the CRD installed? `securityhub-operator crd | kubectl apply -f -`): {0}")]
+    #[error(
+        "cannot list SecurityHubMembers (is the CRD installed? `securityhub-operator crd | kubectl apply -f -`): {0}"
+    )]
     List(#[source] kube::Error),
 }
 
@@ -61,7 +63,11 @@ pub fn ready_of(member: &SecurityHubMember) -> (String, String, String) {
 
 fn counts_line(label: &str, counts: &BTreeMap<String, usize>) -> String {
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    let body = if parts.is_empty() { "–".to_string() } else { parts.join(", ") };
+    let body = if parts.is_empty() {
+        "–".to_string()
+    } else {
+        parts.join(", ")
+    };
     format!("{label:<25}{body}\n")
 }
 
@@ -81,7 +87,9 @@ pub fn render(members: &[SecurityHubMember], namespace: Option<&str>) -> String 
             attention.push((m, reason, message));
         }
     }
-    let scope = namespace.map(|n| format!("namespace {n}")).unwrap_or_else(|| "all namespaces".into());
+    let scope = namespace
+        .map(|n| format!("namespace {n}"))
+        .unwrap_or_else(|| "all namespaces".into());
     let mut out = format!(
         "{} SecurityHubMember(s) in {scope}: {} Ready, {} not Ready\n\n",
         members.len(),
@@ -99,7 +107,11 @@ fn attention_table(rows: &[(&SecurityHubMember, String, String)]) -> String {
         return "\nNothing needs attention.\n".into();
     }
     let mut out = String::from("\nNeeding attention:\n");
-    let _ = writeln!(out, "{:<40} {:<13} {:<20} MESSAGE", "NAMESPACE/NAME", "ACCOUNT", "REASON");
+    let _ = writeln!(
+        out,
+        "{:<40} {:<13} {:<20} MESSAGE",
+        "NAMESPACE/NAME", "ACCOUNT", "REASON"
+    );
     for (m, reason, message) in rows.iter().take(MAX_ATTENTION_ROWS) {
         let name = format!("{}/{}", m.namespace().unwrap_or_default(), m.name_any());
         let _ = writeln!(out, "{name:<40} {:<13} {reason:<20} {message}", m.spec.account_id);
@@ -161,8 +173,14 @@ mod tests {
         ];
         let text = render(&members, None);
         assert!(text.starts_with("4 SecurityHubMember(s) in all namespaces: 2 Ready, 2 not Ready\n"));
-        assert!(text.contains("Member status (regions): Enabled 3, Resigned 1\n"), "{text}");
-        assert!(text.contains("Ready reason:            Enabled 2, Pending 1, Resigned 1\n"), "{text}");
+        assert!(
+            text.contains("Member status (regions): Enabled 3, Resigned 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ready reason:            Enabled 2, Pending 1, Resigned 1\n"),
+            "{text}"
+        );
         assert!(text.contains("security/c"));
         assert!(text.contains("the member declined"));
         assert!(text.contains("security/d"));
@@ -175,7 +193,13 @@ mod tests {
         assert!(render(&ok, Some("security")).contains("in namespace security: 1 Ready, 0 not Ready"));
         assert!(render(&ok, None).contains("Nothing needs attention."));
         let many: Vec<_> = (0..25)
-            .map(|i| member(&format!("m{i}"), &["Invited"], Some(("False", "AwaitingAcceptance", "wait"))))
+            .map(|i| {
+                member(
+                    &format!("m{i}"),
+                    &["Invited"],
+                    Some(("False", "AwaitingAcceptance", "wait")),
+                )
+            })
             .collect();
         let text = render(&many, None);
         assert!(text.contains("... and 5 more"), "{text}");

@@ -15,8 +15,11 @@ use serde_json::Value;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// (region, member status).
+type Regions = &'static [(&'static str, &'static str)];
+
 /// Expected end state of each sample: (name, Ready, reason, member status per region).
-const EXPECTED: &[(&str, &str, &str, &[(&str, &str)])] = &[
+const EXPECTED: &[(&str, &str, &str, Regions)] = &[
     ("shared-services", "True", "Enabled", &[("us-east-1", "Enabled")]),
     (
         "log-archive",
@@ -124,7 +127,10 @@ fn killed_first_run(demo_dir: &Path) -> Result<Vec<(String, u32)>, Error> {
     sigkill(make.id());
     make.wait()?;
     let left: Vec<_> = pids.iter().filter(|(n, p)| n != "demo" && alive(*p)).collect();
-    assert!(left.len() >= 4, "the killed run should leave its children behind: {left:?}");
+    assert!(
+        left.len() >= 4,
+        "the killed run should leave its children behind: {left:?}"
+    );
     Ok(pids)
 }
 
@@ -142,12 +148,21 @@ fn check_final_state(demo_dir: &Path) -> Result<(), Error> {
             .as_array()
             .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
             .ok_or(format!("{name} has no Ready"))?;
-        assert_eq!((cond["status"].as_str(), cond["reason"].as_str()), (Some(*ready), Some(*reason)), "{name}");
+        assert_eq!(
+            (cond["status"].as_str(), cond["reason"].as_str()),
+            (Some(*ready), Some(*reason)),
+            "{name}"
+        );
         let got: Vec<(&str, &str)> = status["regions"]
             .as_array()
             .ok_or(format!("{name} has no regions"))?
             .iter()
-            .map(|r| (r["region"].as_str().unwrap_or(""), r["memberStatus"].as_str().unwrap_or("")))
+            .map(|r| {
+                (
+                    r["region"].as_str().unwrap_or(""),
+                    r["memberStatus"].as_str().unwrap_or(""),
+                )
+            })
             .collect();
         assert_eq!(&got, regions, "{name}");
     }
@@ -172,11 +187,21 @@ fn make_run_settles_every_sample_and_leaves_nothing_running() -> Result<(), Erro
     check_final_state(&demo_dir)?;
 
     let second = recorded_pids(&demo_dir)?;
-    for name in ["demo", "cluster-supervisor", "cluster-etcd", "cluster-kube-apiserver", "emulator", "operator"] {
+    for name in [
+        "demo",
+        "cluster-supervisor",
+        "cluster-etcd",
+        "cluster-kube-apiserver",
+        "emulator",
+        "operator",
+    ] {
         assert!(second.iter().any(|(n, _)| n == name), "{name} not recorded: {second:?}");
     }
     assert_all_gone(&first);
     assert_all_gone(&second);
-    assert!(!demo_dir.join("cluster").exists(), "the cluster's state should be removed");
+    assert!(
+        !demo_dir.join("cluster").exists(),
+        "the cluster's state should be removed"
+    );
     Ok(())
 }

@@ -33,7 +33,10 @@ fn every_condition_reason_is_explained_in_troubleshooting() {
         .map(|r| r.as_str())
         .filter(|name| !doc.lines().any(|l| l.trim() == format!("### {name}")))
         .collect();
-    assert!(missing.is_empty(), "docs/troubleshooting.md lacks a `### Reason` section for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/troubleshooting.md lacks a `### Reason` section for {missing:?}"
+    );
 }
 
 #[test]
@@ -48,7 +51,9 @@ fn crd_reference_is_current() {
 #[test]
 fn readme_configuration_table_matches_the_run_flags() {
     let readme = read("README.md");
-    let begin = readme.find(RUN_FLAGS_BEGIN).expect("README has the run-flags begin marker");
+    let begin = readme
+        .find(RUN_FLAGS_BEGIN)
+        .expect("README has the run-flags begin marker");
     let end = readme.find(RUN_FLAGS_END).expect("README has the run-flags end marker") + RUN_FLAGS_END.len() + 1;
     assert!(
         readme[begin..end] == run_flags_markdown(),
@@ -62,7 +67,10 @@ fn readme_configuration_table_matches_the_run_flags() {
             .lines()
             .find(|l| l.starts_with(&format!("| `--{flag}` |")))
             .unwrap_or_else(|| panic!("no README row for --{flag}"));
-        assert!(row.contains("`SHO_") || row.contains("`POD_NAMESPACE`"), "--{flag} row names no env var: {row}");
+        assert!(
+            row.contains("`SHO_") || row.contains("`POD_NAMESPACE`"),
+            "--{flag} row names no env var: {row}"
+        );
     }
 }
 

@@ -120,7 +120,12 @@ fn start_operator(url: &str, kubeconfig: &Path, log: &Path) -> Result<Running, E
 
 /// Operation -> calls, from the emulator's request log.
 async fn request_counts(http: &reqwest::Client, url: &str) -> Result<Value, Error> {
-    let body: Value = http.get(format!("{url}/_emulator/requests")).send().await?.json().await?;
+    let body: Value = http
+        .get(format!("{url}/_emulator/requests"))
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok(body["counts"].clone())
 }
 
@@ -180,7 +185,11 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     assert_eq!(yaml.matches("\nkind: SecurityHubMember\n").count(), MEMBERS);
     assert_eq!(yaml.matches("  adopt: true\n").count(), MEMBERS);
     assert_eq!(yaml.matches("  deletionPolicy: Retain\n").count(), MEMBERS);
-    assert_eq!(yaml.matches("  invite: false\n").count(), 10, "Created members keep invite: false");
+    assert_eq!(
+        yaml.matches("  invite: false\n").count(),
+        10,
+        "Created members keep invite: false"
+    );
     let dir = cluster.dir().join("imported");
     import(&url, &["-o", dir.to_str().ok_or("path")?, "--name-from", "email"])?;
     let files = std::fs::read_dir(&dir)?.count();
@@ -188,7 +197,11 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     assert!(dir.join("owner-0-example-com.yaml").is_file());
     assert!(dir.join(format!("account-{}.yaml", account(1))).is_file());
     let counts = request_counts(&http, &url).await?;
-    assert_eq!(counts.as_object().map(|o| o.len()), Some(1), "import only lists: {counts}");
+    assert_eq!(
+        counts.as_object().map(|o| o.len()),
+        Some(1),
+        "import only lists: {counts}"
+    );
     eprintln!("imported twice after {:?}", started.elapsed());
 
     let operator = start_operator(&url, cluster.kubeconfig_path(), &cluster.dir().join("operator.log"))?;
@@ -215,6 +228,9 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     for write in ["CreateMembers", "InviteMembers", "DisassociateMembers", "DeleteMembers"] {
         assert_eq!(calls(&counts, write), 0, "{write} was called: {counts}");
     }
-    assert!(calls(&counts, "GetMembers") > 0, "the operator read the members: {counts}");
+    assert!(
+        calls(&counts, "GetMembers") > 0,
+        "the operator read the members: {counts}"
+    );
     Ok(())
 }

@@ -12,7 +12,8 @@ pub const RUN_FLAGS_END: &str = "<!-- run-flags:end -->";
 
 /// The Markdown table of every `run` flag, between the two markers.
 pub fn run_flags_markdown() -> String {
-    let mut out = format!("{RUN_FLAGS_BEGIN}\n| Flag | Environment variable | Default | Meaning |\n| --- | --- | --- | --- |\n");
+    let mut out =
+        format!("{RUN_FLAGS_BEGIN}\n| Flag | Environment variable | Default | Meaning |\n| --- | --- | --- | --- |\n");
     let command = Cli::command();
     let Some(run) = command.find_subcommand("run") else {
         return out + RUN_FLAGS_END + "\n";

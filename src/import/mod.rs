@@ -152,11 +152,14 @@ pub async fn list_regions(
     let mut found = 0usize;
     for region in regions {
         progress.set_message(format!("listing members in {region} ({found} so far)"));
-        let records = api.list_members(region, true).await.map_err(|source| ImportError::List {
-            region: region.clone(),
-            hint: hint(source.class),
-            source,
-        })?;
+        let records = api
+            .list_members(region, true)
+            .await
+            .map_err(|source| ImportError::List {
+                region: region.clone(),
+                hint: hint(source.class),
+                source,
+            })?;
         found += records.len();
         listings.push((region.clone(), records));
         progress.inc(1);
@@ -166,9 +169,8 @@ pub async fn list_regions(
 
 /// One `<name>.yaml` per account and a kustomization.yaml listing them.
 fn write_dir(dir: &Path, rendered: &[Rendered]) -> Result<(), ImportError> {
-    let write = |path: PathBuf, text: &str| {
-        std::fs::write(&path, text).map_err(|source| ImportError::Write { path, source })
-    };
+    let write =
+        |path: PathBuf, text: &str| std::fs::write(&path, text).map_err(|source| ImportError::Write { path, source });
     std::fs::create_dir_all(dir).map_err(|source| ImportError::Write {
         path: dir.to_path_buf(),
         source,
@@ -242,7 +244,10 @@ mod tests {
             .await
             .expect_err("refused");
         let text = err.to_string();
-        assert!(text.contains("eu-north-1") && text.contains("securityhub:ListMembers"), "{text}");
+        assert!(
+            text.contains("eu-north-1") && text.contains("securityhub:ListMembers"),
+            "{text}"
+        );
         assert!(text.contains("AccessDeniedException"), "{text}");
     }
 

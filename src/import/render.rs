@@ -85,7 +85,11 @@ fn slug(text: &str) -> String {
 
 /// Cuts `name` to `max` characters without leaving a trailing dash.
 fn truncate(name: &str, max: usize) -> String {
-    name.chars().take(max).collect::<String>().trim_end_matches('-').to_string()
+    name.chars()
+        .take(max)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// The name before collisions are resolved.

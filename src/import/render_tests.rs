@@ -36,7 +36,9 @@ fn options(name_from: NameFrom) -> ImportOptions {
 fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -46,7 +48,10 @@ fn groups_by_account_in_region_order_and_keeps_the_first_email() {
     let listings = vec![
         (
             "us-east-1".to_string(),
-            vec![record("222222222222", None, "Enabled"), record("111122223333", Some("a@x.io"), "Invited")],
+            vec![
+                record("222222222222", None, "Enabled"),
+                record("111122223333", Some("a@x.io"), "Invited"),
+            ],
         ),
         (
             "eu-west-1".to_string(),
@@ -58,7 +63,11 @@ fn groups_by_account_in_region_order_and_keeps_the_first_email() {
         accounts,
         vec![
             found("111122223333", Some("a@x.io"), &[("us-east-1", "Invited")]),
-            found("222222222222", Some("b@x.io"), &[("us-east-1", "Enabled"), ("eu-west-1", "Created")]),
+            found(
+                "222222222222",
+                Some("b@x.io"),
+                &[("us-east-1", "Enabled"), ("eu-west-1", "Created")]
+            ),
         ]
     );
 }
@@ -123,12 +132,19 @@ fn colliding_names_all_get_their_account_id() {
 
 #[test]
 fn spec_asks_for_what_aws_already_has() {
-    let enabled = found("222222222222", None, &[("us-east-1", "Enabled"), ("eu-west-1", "Invited")]);
+    let enabled = found(
+        "222222222222",
+        None,
+        &[("us-east-1", "Enabled"), ("eu-west-1", "Invited")],
+    );
     let (spec, notes) = spec_for(&enabled, &options(NameFrom::AccountId));
     assert!(spec.invite && spec.adopt && notes.is_empty());
     assert_eq!(spec.reinvite, ReinvitePolicy::Removed);
     assert_eq!(spec.deletion_policy, DeletionPolicy::Retain);
-    assert_eq!(spec.regions, Some(vec!["us-east-1".to_string(), "eu-west-1".to_string()]));
+    assert_eq!(
+        spec.regions,
+        Some(vec!["us-east-1".to_string(), "eu-west-1".to_string()])
+    );
 
     let created = found("222222222222", None, &[("us-east-1", "CREATED")]);
     let (spec, notes) = spec_for(&created, &options(NameFrom::AccountId));
@@ -145,7 +161,11 @@ fn spec_asks_for_what_aws_already_has() {
 fn manifests_parse_back_into_the_resource_type() {
     let accounts = [
         found("222222222222", Some("root@p.example.com"), &[("us-east-1", "Enabled")]),
-        found("333333333333", None, &[("us-east-1", "Enabled"), ("eu-west-1", "Created")]),
+        found(
+            "333333333333",
+            None,
+            &[("us-east-1", "Enabled"), ("eu-west-1", "Created")],
+        ),
     ];
     let rendered = render_all(&accounts, &options(NameFrom::Email)).expect("renders");
     let stream = multi_document(&rendered);
