@@ -223,6 +223,18 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
         return Err(format!("{e}\noperator log (last lines, newest first):\n{}", tail.join("\n")).into());
     }
 
+    let status = Command::new(BIN)
+        .args(["status", "--namespace", NAMESPACE])
+        .env("KUBECONFIG", cluster.kubeconfig_path())
+        .output()?;
+    let summary = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        summary.starts_with("300 SecurityHubMember(s) in namespace imported: 300 Ready, 0 not Ready"),
+        "{summary}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(summary.contains("Nothing needs attention."), "{summary}");
+
     let counts = request_counts(&http, &url).await?;
     eprintln!("emulator request counts: {counts}");
     for write in ["CreateMembers", "InviteMembers", "DisassociateMembers", "DeleteMembers"] {
