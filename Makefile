@@ -18,16 +18,11 @@ all: build
 build:
 	$(CARGO) build --bins --examples
 
-## run: a local control plane with the CRD and the samples applied
+## run: cluster + emulator + operator + samples, a live table until they settle; Ctrl-C stops it all
+## (DEMO_EXIT_WHEN_SETTLED=1: stop and exit once settled; logs in target/demo/)
 run: CONTROLPLANE := $(controlplane_dir)
-run: build cluster-up
-	$(KUBECTL) apply -f crds/
-	$(KUBECTL) wait --for condition=Established --timeout=60s -f crds/
-	$(KUBECTL) apply -k deploy/samples/
-	$(KUBECTL) get shm -A
-	@echo
-	@echo "Control plane running: export KUBECONFIG=$(CURDIR)/$(STATE)/kubeconfig"
-	@echo "kubectl is $(CONTROLPLANE)/kubectl. Stop everything with: make cluster-down"
+run: build
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) scripts/demo.sh
 
 ## test: lint, check the committed CRD, all cargo tests, the emulator's boto3 tests
 test: CONTROLPLANE := $(controlplane_dir)

@@ -134,7 +134,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// An AWS region name such as us-east-1.
-fn parse_region(text: &str) -> Result<String, String> {
+pub fn parse_region(text: &str) -> Result<String, String> {
     let ok = text.split('-').count() >= 3
         && text
             .chars()

@@ -5,12 +5,16 @@
 //! calls in [`securityhub`]) -> write status once ([`controller`]).
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod crd;
+pub mod crd_reference;
 pub mod emulator;
+pub mod import;
 pub mod leader;
 pub mod plan;
 pub mod run;
 pub mod securityhub;
+pub mod status_report;
 pub mod telemetry;

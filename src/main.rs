@@ -2,31 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use securityhub_operator::config::RunArgs;
-
-#[derive(Parser)]
-#[command(
-    name = "securityhub-operator",
-    version,
-    about = "Declarative AWS Security Hub membership for Kubernetes"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the operator (reconcile SecurityHubMember resources against Security Hub).
-    Run(Box<RunArgs>),
-    /// Print the SecurityHubMember CustomResourceDefinition as YAML.
-    Crd,
-    /// Serve a local Security Hub membership API (and STS AssumeRole) for demos and tests.
-    Emulator(Box<securityhub_operator::emulator::EmulatorArgs>),
-    /// Print the version.
-    Version,
-}
+use clap::Parser;
+use securityhub_operator::cli::{Cli, Command, DocsPage, run_flags_markdown};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,17 +18,42 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }),
-        Command::Crd => match securityhub_operator::crd::crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
+        Command::Import(args) => block_on(async move {
+            securityhub_operator::import::run(*args)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Status(args) => block_on(async move {
+            securityhub_operator::status_report::run(args)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Crd => print_or_fail(securityhub_operator::crd::crd_yaml(), "cannot render the CRD"),
+        Command::Docs(docs) => match docs.page {
+            DocsPage::CrdReference => print_or_fail(
+                securityhub_operator::crd_reference::render(),
+                "cannot render the CRD reference",
+            ),
+            DocsPage::RunFlags => {
+                print!("{}", run_flags_markdown());
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!("cannot render the CRD: {e}")),
         },
         Command::Version => {
             println!("securityhub-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// Prints a rendered document, or the error with `context`.
+fn print_or_fail<E: std::fmt::Display>(rendered: Result<String, E>, context: &str) -> ExitCode {
+    match rendered {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("{context}: {e}")),
     }
 }
 

@@ -32,7 +32,8 @@ const ENDPOINT_VARS: [&str; 3] = [
     "AWS_ENDPOINT_URL_STS",
 ];
 
-fn check_endpoints() -> Result<(), RunError> {
+/// Refuses an empty endpoint override (also used by `import`).
+pub fn check_endpoints() -> Result<(), RunError> {
     for var in ENDPOINT_VARS {
         if std::env::var(var).is_ok_and(|v| v.trim().is_empty()) {
             return Err(RunError::EmptyEndpoint(var));
