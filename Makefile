@@ -10,7 +10,7 @@ controlplane_dir = $(or $(SHO_CONTROLPLANE_DIR),$(shell tests/controlplane/build
 KUBECTL = $(CONTROLPLANE)/kubectl --kubeconfig $(STATE)/kubeconfig
 CLUSTER = $(CARGO) run -q --example cluster -- --state-dir $(STATE)
 
-.PHONY: all build run test crds crds-check cluster-up cluster-down lint controlplane pytest
+.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest
 
 all: build
 
@@ -24,18 +24,31 @@ run: CONTROLPLANE := $(controlplane_dir)
 run: build
 	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) scripts/demo.sh
 
-## test: lint, check the committed CRD, all cargo tests, the emulator's boto3 tests
+## test: lint, check the committed CRD, all cargo tests, the emulator's boto3 tests, the chart and Argo CD tests
 test: CONTROLPLANE := $(controlplane_dir)
 test: lint crds-check
 	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) $(CARGO) test
-	@if [ -d tests/emulator_boto3 ]; then $(MAKE) --no-print-directory pytest; fi
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory test-chart
 
 pytest:
 	python3 -m pytest tests/emulator_boto3 -q
 
+## test-chart: Helm chart, kustomize base and Argo CD health tests; the live ones get a cluster of their own
+test-chart: CONTROLPLANE := $(controlplane_dir)
+test-chart:
+	scripts/chart-crds.sh --check
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) $(CARGO) run -q --example cluster -- --state-dir target/chart-cluster up
+	HELM=$(CONTROLPLANE)/helm KUBECTL=$(CONTROLPLANE)/kubectl \
+	KUBECONFIG_FOR_TESTS=$(CURDIR)/target/chart-cluster/kubeconfig \
+	python3 -m pytest -q tests/chart tests/argocd; \
+	status=$$?; $(CARGO) run -q --example cluster -- --state-dir target/chart-cluster down; exit $$status
+
 ## crds: regenerate the committed CRD from the Rust types
 crds:
 	$(CARGO) run -q -- crd > $(CRD_FILE).tmp && mv $(CRD_FILE).tmp $(CRD_FILE)
+	scripts/chart-crds.sh
+	$(CARGO) run -q -- docs crd-reference > docs/crd-reference.md
 
 crds-check:
 	@$(CARGO) run -q -- crd | diff -u $(CRD_FILE) - \

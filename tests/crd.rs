@@ -276,6 +276,7 @@ fn status_with_conditions() -> Value {
     json!({ "status": {
         "observedGeneration": 1,
         "memberStatus": "Enabled",
+        "regionNames": "eu-west-1,us-east-1",
         "conditions": [{
             "type": "Ready", "status": "True", "reason": "Enabled",
             "message": "member is Enabled in every region",
@@ -342,14 +343,14 @@ async fn printer_columns_come_back_in_the_table_response() -> Result<(), Error> 
         ["Name", "Account", "Regions", "Member Status", "Ready", "Reason", "Age"]
     );
     let cells = &table["rows"][0]["cells"];
-    // The apiserver's CRD table converter prints only the first value of a JSONPath that
-    // matches several (`.status.regions[*].region`), so the Regions cell is "us-east-1".
+    // The apiserver's table converter prints only the first match of a list JSONPath, so
+    // the Regions column reads the joined `status.regionNames`.
     assert_eq!(
         cells.as_array().map(|c| c[..6].to_vec()),
         Some(vec![
             json!("member"),
             json!("123456789012"),
-            json!("us-east-1"),
+            json!("eu-west-1,us-east-1"),
             json!("Enabled"),
             json!("True"),
             json!("Enabled"),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
     status = "SecurityHubMemberStatus",
     doc = "An AWS account kept as a Security Hub member of the operator's administrator account.",
     printcolumn = r#"{"name":"Account","type":"string","jsonPath":".spec.accountId"}"#,
-    printcolumn = r#"{"name":"Regions","type":"string","jsonPath":".status.regions[*].region"}"#,
+    printcolumn = r#"{"name":"Regions","type":"string","jsonPath":".status.regionNames"}"#,
     printcolumn = r#"{"name":"Member Status","type":"string","jsonPath":".status.memberStatus"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
@@ -146,6 +146,11 @@ pub struct SecurityHubMemberStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_status: Option<String>,
 
+    /// The managed regions, comma-separated (e.g. "eu-west-1,us-east-1"). For display: the
+    /// API server's table printer shows only the first value of a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_names: Option<String>,
+
     /// What AWS reported for the account, per region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["region"]))]
@@ -187,6 +192,7 @@ pub struct RegionStatus {
 
     /// Invitations sent again after the member resigned (reinvite: Always); sets the backoff.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(extend("format" = "int32"))]
     pub reinvites: u32,
 }
 

@@ -28,8 +28,14 @@ pub fn build_status(
         observed_generation: generation,
         conditions: merge_conditions(&current.conditions, &plan.conditions, generation, now),
         member_status: plan.member_status.clone(),
+        region_names: region_names(&regions),
         regions,
     }
+}
+
+/// "eu-west-1,us-east-1" for the Regions column; `None` before any region is known.
+fn region_names(regions: &[crate::api::RegionStatus]) -> Option<String> {
+    (!regions.is_empty()).then(|| regions.iter().map(|r| r.region.as_str()).collect::<Vec<_>>().join(","))
 }
 
 /// Writes `status` when it differs from `current`; returns whether it wrote.
