@@ -241,3 +241,36 @@ async fn batch_size_is_clamped_to_what_aws_takes() {
     );
     assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 60);
 }
+
+#[tokio::test(start_paused = true)]
+async fn batches_grow_while_waiting_for_the_rate_limiter() {
+    let fake = Arc::new(Fake::default());
+    let config = BatchConfig {
+        max_batch: 50,
+        window: Duration::from_millis(10),
+    };
+    let b = Arc::new(Batcher::new(
+        fake.clone(),
+        Arc::new(RateLimiter::new(2.0, 1)),
+        Arc::new(Quiet),
+        config,
+    ));
+    // Ten waves of ten requests, 50 ms apart: without the limiter each wave would be a call.
+    let mut tasks = Vec::new();
+    for wave in 0..10 {
+        for i in 0..10 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                b.submit("us-east-1", ActionKind::Get, &account(wave * 10 + i), None)
+                    .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in tasks {
+        assert!(matches!(t.await.expect("task"), Outcome::Read(_)));
+    }
+    let calls = fake.calls(ActionKind::Get);
+    assert!(calls.len() <= 3, "{:?}", calls.iter().map(Vec::len).collect::<Vec<_>>());
+    assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 100);
+}
