@@ -107,6 +107,20 @@ impl TestCluster {
     /// A client authenticated with a TokenRequest token of ServiceAccount
     /// `namespace/name`, which is created when missing (no controller-manager does it).
     pub async fn client_for_service_account(&self, namespace: &str, name: &str) -> Result<Client, Error> {
+        client_from_yaml(&self.service_account_kubeconfig_yaml(namespace, name).await?).await
+    }
+
+    /// A kubeconfig file authenticated only as ServiceAccount `namespace/name` (a
+    /// TokenRequest token, valid for an hour), for a process such as the operator. The
+    /// ServiceAccount is created when missing.
+    pub async fn kubeconfig_for_service_account(&self, namespace: &str, name: &str) -> Result<PathBuf, Error> {
+        let yaml = self.service_account_kubeconfig_yaml(namespace, name).await?;
+        let path = self.dir.0.join(format!("kubeconfig-sa-{namespace}-{name}"));
+        write_private(&path, &yaml)?;
+        Ok(path)
+    }
+
+    async fn service_account_kubeconfig_yaml(&self, namespace: &str, name: &str) -> Result<String, Error> {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client().await?, namespace);
         if accounts.get_opt(name).await?.is_none() {
             let account = ServiceAccount {
@@ -133,8 +147,12 @@ impl TestCluster {
             .and_then(|s| s.token)
             .ok_or("TokenRequest returned no token")?;
         let user = format!("system:serviceaccount:{namespace}:{name}");
-        let yaml = kubeconfig_yaml(&self.server_url, &self.certs.ca_pem, &user, Credentials::Token(&token));
-        client_from_yaml(&yaml).await
+        Ok(kubeconfig_yaml(
+            &self.server_url,
+            &self.certs.ca_pem,
+            &user,
+            Credentials::Token(&token),
+        ))
     }
 
     /// The admin kubeconfig file (self-contained: certificates are inlined).

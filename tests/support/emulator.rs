@@ -88,6 +88,30 @@ impl EmulatorProcess {
         Ok(requests["log"].as_array().cloned().unwrap_or_default())
     }
 
+    /// The sequence number of the last logged request (0 before any).
+    pub async fn last_seq(&self) -> Result<u64, Error> {
+        let requests = self.get("/_emulator/requests?since=18446744073709551615").await?;
+        requests["lastSeq"]
+            .as_u64()
+            .ok_or_else(|| "no lastSeq in /_emulator/requests".into())
+    }
+
+    /// The logged requests after sequence number `seq`.
+    pub async fn log_since(&self, seq: u64) -> Result<Vec<Value>, Error> {
+        let requests = self.get(&format!("/_emulator/requests?since={seq}")).await?;
+        Ok(requests["log"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Replaces the fault rules (`POST /_emulator/faults`).
+    pub async fn set_faults(&self, rules: Value) -> Result<(), Error> {
+        self.post("/_emulator/faults", rules).await.map(drop)
+    }
+
+    /// Removes every fault rule.
+    pub async fn clear_faults(&self) -> Result<(), Error> {
+        self.delete("/_emulator/faults").await.map(drop)
+    }
+
     /// Calls of `operation` (outcome ok) that named `account`.
     pub async fn calls_for(&self, operation: &str, account: &str) -> Result<usize, Error> {
         Ok(self

@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod cluster;
 pub mod emulator;
+pub mod moto;
 pub mod operator;
 pub mod process;
 pub mod scenario;

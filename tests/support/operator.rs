@@ -27,6 +27,9 @@ pub struct OperatorOptions<'a> {
     pub args: Vec<String>,
     pub log_dir: &'a Path,
     pub name: &'a str,
+    /// Extra environment variables (set last, so they override the defaults above),
+    /// e.g. `POD_NAME` for a replica's Lease identity or `AWS_ENDPOINT_URL_STS`.
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> Result<u16, Error> {
@@ -52,6 +55,7 @@ impl OperatorProcess {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env("RUST_BACKTRACE", "1")
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
@@ -124,6 +128,34 @@ impl OperatorProcess {
     /// Everything the operator logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status once the process has exited (`None` while it runs or after `stop`).
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        self.child
+            .lock()
+            .ok()
+            .and_then(|mut c| c.as_mut().and_then(|c| c.try_wait().ok().flatten()))
+    }
+
+    /// Sends SIGTERM and returns at once (a graceful shutdown, as Kubernetes asks for one);
+    /// see [`exit_status`](Self::exit_status) to learn when it is done.
+    pub fn terminate(&self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub async fn wait_exit(&self, timeout: Duration) -> Result<std::process::ExitStatus, Error> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exit_status() {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("operator still running after {timeout:?}; log:\n{}", self.log_text()).into())
     }
 
     /// SIGKILL, no clean-up (a crash).

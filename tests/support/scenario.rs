@@ -42,6 +42,7 @@ impl Env {
             args: operator_args.iter().map(|s| s.to_string()).collect(),
             log_dir: &log_dir,
             name,
+            env: Vec::new(),
         })
         .await?;
         Ok(Self {
