@@ -89,6 +89,36 @@ async fn apply_many(
     Ok(accounts)
 }
 
+/// When the scenario applied its members, and when the checker first found every
+/// invariant holding while faults were still active (if it did).
+struct Clock {
+    started: Instant,
+    first_converged: Option<Duration>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            first_converged: None,
+        }
+    }
+
+    /// Sleeps `d` while checking every second whether everything already converged.
+    async fn watch(&mut self, stack: &Stack, namespaces: &[&str], ledger: &Ledger, d: Duration) -> Result<(), Error> {
+        let client = cluster().await?.client().await?;
+        let checker = Checker::new(client, &stack.emulator, namespaces, ADMIN_KEY);
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.first_converged.is_none() && checker.check(ledger).await?.is_empty() {
+                self.first_converged = Some(self.started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_secs(1).min(until.saturating_duration_since(Instant::now()))).await;
+        }
+        Ok(())
+    }
+}
+
 /// The end of every scenario: wait for convergence, check invariants and secrets, record.
 async fn finish(
     scenario: &str,
@@ -97,12 +127,12 @@ async fn finish(
     ledger: &Ledger,
     members: usize,
     faults: String,
-    since_faults_stopped: Instant,
+    clock: Clock,
 ) -> Result<(), Error> {
     let client = cluster().await?.client().await?;
     let checker = Checker::new(client.clone(), &stack.emulator, namespaces, ADMIN_KEY);
     let (_, mut violations) = checker.wait_converged(ledger, converge_bound()).await?;
-    let converged = since_faults_stopped.elapsed();
+    let converged = clock.first_converged.unwrap_or_else(|| clock.started.elapsed());
     let log = stack.operator_log();
     violations.extend(secret_leaks(&client, &log, namespaces).await?);
     violations.extend(panics(&log));
@@ -128,10 +158,11 @@ async fn throttling_storm() -> Result<(), Error> {
         json!([{"operation": "*", "errorCode": "LimitExceededException", "probability": 0.3}]),
     )
     .await?;
+    let mut clock = Clock::start();
     let accounts = apply_many(&client, ns, "3100", n, json!({})).await?;
     let mut ledger = Ledger::default();
-    // Two resources are deleted in the middle of the storm.
-    tokio::time::sleep(storm / 2).await;
+    // Two resources are deleted early in the storm, while their creation is retried.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     for i in [0, 1] {
         delete_member(&client, ns, &format!("m-{i:03}")).await?;
         ledger.removal(&accounts[i], "us-east-1");
@@ -139,9 +170,10 @@ async fn throttling_storm() -> Result<(), Error> {
     let checker = Checker::new(client.clone(), &s.emulator, &[ns], ADMIN_KEY);
     let mid = checker.check_safety(&ledger).await?;
     assert_none("throttling storm (mid-storm)", &mid)?;
-    tokio::time::sleep(storm / 2).await;
+    clock
+        .watch(&s, &[ns], &ledger, storm.saturating_sub(Duration::from_secs(2)))
+        .await?;
     let fired = stop_faults(&s.emulator).await?;
-    let stopped = Instant::now();
     finish(
         "Throttling storm (30% LimitExceeded on *)",
         &s,
@@ -149,7 +181,7 @@ async fn throttling_storm() -> Result<(), Error> {
         &ledger,
         n,
         format!("{fired} LimitExceeded over {} s", storm.as_secs()),
-        stopped,
+        clock,
     )
     .await
 }
@@ -177,10 +209,10 @@ async fn server_errors_and_latency() -> Result<(), Error> {
         ]),
     )
     .await?;
+    let mut clock = Clock::start();
     apply_many(&client, ns, "3200", n, json!({})).await?;
-    tokio::time::sleep(window).await;
+    clock.watch(&s, &[ns], &Ledger::default(), window).await?;
     let fired = stop_faults(&s.emulator).await?;
-    let stopped = Instant::now();
     finish(
         "Server errors and latency (10% InternalException, 5% 503, 1-3 s latency)",
         &s,
@@ -188,7 +220,7 @@ async fn server_errors_and_latency() -> Result<(), Error> {
         &Ledger::default(),
         n,
         format!("{fired} errors/503s + latency over {} s", window.as_secs()),
-        stopped,
+        clock,
     )
     .await
 }
@@ -208,6 +240,7 @@ async fn operator_killed_five_times() -> Result<(), Error> {
         ]),
     )
     .await?;
+    let clock = Clock::start();
     let accounts = apply_many(&client, ns, "3300", n, json!({})).await?;
     let mut ledger = Ledger::default();
     let mut rng = StdRng::seed_from_u64(13);
@@ -223,7 +256,6 @@ async fn operator_killed_five_times() -> Result<(), Error> {
         s.start_operator().await?;
     }
     stop_faults(&s.emulator).await?;
-    let stopped = Instant::now();
     finish(
         "Operator SIGKILLed 5 times (slow writes, mid-batch)",
         &s,
@@ -231,7 +263,7 @@ async fn operator_killed_five_times() -> Result<(), Error> {
         &ledger,
         n,
         "5 SIGKILL + restarts".into(),
-        stopped,
+        clock,
     )
     .await
 }
@@ -262,7 +294,7 @@ async fn out_of_band_changes() -> Result<(), Error> {
     // m-003: resigns with reinvite: Always -> invited again after the backoff.
     s.emulator.member_action(&accounts[3], "resign", region).await?;
     ledger.reinvite(&accounts[3], region);
-    let stopped = Instant::now();
+    let clock = Clock::start();
     finish(
         "Out-of-band: disassociated, deleted, resigned x2",
         &s,
@@ -270,7 +302,7 @@ async fn out_of_band_changes() -> Result<(), Error> {
         &ledger,
         5,
         "4 out-of-band changes".into(),
-        stopped,
+        clock,
     )
     .await
 }
@@ -331,7 +363,7 @@ async fn bad_input_from_aws_and_past_admission() -> Result<(), Error> {
     // The other resources kept being served.
     wait_ready(&client, ns, "m-000", "True", "Enabled", converge_bound()).await?;
     let _ = accounts;
-    let stopped = Instant::now();
+    let clock = Clock::start();
     finish(
         "Bad input: unknown status, missing fields, malformed JSON, HTML page, empty Unprocessed, self, legacy",
         &s,
@@ -339,7 +371,7 @@ async fn bad_input_from_aws_and_past_admission() -> Result<(), Error> {
         &ledger,
         10,
         format!("{fired} corrupted answers"),
-        stopped,
+        clock,
     )
     .await
 }
@@ -361,4 +393,168 @@ async fn legacy_status(client: &kube::Client, ns: &str, name: &str) -> Result<()
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
     Ok(())
+}
+
+#[tokio::test]
+async fn multi_tenant_guard_and_watch_namespace() -> Result<(), Error> {
+    let (a, b, outside) = ("chaos-tenant-a", "chaos-tenant-b", "chaos-unwatched");
+    let s = stack(
+        "tenants",
+        &[a, b],
+        &["--seed", "23", "--auto-accept-after", "500ms"],
+        &[],
+    )
+    .await?;
+    let client = cluster().await?.client().await?;
+    namespace(&client, outside).await?;
+    let clock = Clock::start();
+    let (shared, ignored) = ("360000000001", "360000000002");
+    apply_member(
+        &client,
+        a,
+        "owner",
+        json!({"accountId": shared, "regions": ["us-east-1"]}),
+    )
+    .await?;
+    wait_ready(&client, a, "owner", "True", "Enabled", converge_bound()).await?;
+    // Namespace B tries to take the account over, with adopt and deletionPolicy Delete.
+    let intruder = json!({"accountId": shared, "regions": ["us-east-1"], "adopt": true, "deletionPolicy": "Delete"});
+    apply_member(&client, b, "intruder", intruder).await?;
+    wait_ready(&client, b, "intruder", "False", "Conflict", converge_bound()).await?;
+    delete_member(&client, b, "intruder").await?;
+    support::scenario::wait_gone(&client, b, "intruder", converge_bound()).await?;
+    // A namespace the operator does not watch is left alone entirely.
+    apply_member(
+        &client,
+        outside,
+        "ignored",
+        json!({"accountId": ignored, "regions": ["us-east-1"]}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let obj = support::scenario::members(&client, outside).get("ignored").await?;
+    assert!(
+        obj.status.is_none() && obj.metadata.finalizers.is_none(),
+        "unwatched: {obj:?}"
+    );
+    assert!(
+        s.emulator.history(ignored).await?.is_empty(),
+        "no AWS call for an unwatched resource"
+    );
+    finish(
+        "Multi-tenant guard (Conflict, deletion of the intruder) + --watch-namespace",
+        &s,
+        &[a, b],
+        &Ledger::default(),
+        3,
+        "1 takeover attempt".into(),
+        clock,
+    )
+    .await?;
+
+    // The checker itself: provoke one violation of each invariant and see it reported.
+    let admin = aws_client(s.emulator.url(), ADMIN_KEY, "us-east-1"); // signs like the operator
+    admin.disassociate_members().account_ids(shared).send().await?; // 2: nobody asked
+    admin.invite_members().account_ids(shared).send().await?; // 3: a second invitation
+    admin.invite_members().account_ids(shared).send().await?; // 3: and a third
+    use kube::api::{Patch, PatchParams};
+    let finalizer = json!({"metadata": {"finalizers": [securityhub_operator::api::FINALIZER]}});
+    support::scenario::members(&client, outside)
+        .patch("ignored", &PatchParams::default(), &Patch::Merge(&finalizer))
+        .await?;
+    apply_member(&client, outside, "stuck", json!({"accountId": "360000000003"})).await?;
+    delete_member(&client, outside, "ignored").await?; // 5: nobody will release it
+    let checker = Checker::new(client.clone(), &s.emulator, &[a, b, outside], ADMIN_KEY);
+    let found = checker.check(&Ledger::default()).await?;
+    for invariant in 1..=5 {
+        assert!(
+            found.iter().any(|v| v.invariant == invariant),
+            "invariant {invariant} not reported; found:\n{}",
+            support::invariants::render(&found)
+        );
+    }
+    // Release what the operator never will.
+    let none = json!({"metadata": {"finalizers": null}});
+    support::scenario::members(&client, outside)
+        .patch("ignored", &PatchParams::default(), &Patch::Merge(&none))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn credentials_missing_expired_wrong_account() -> Result<(), Error> {
+    let cluster = cluster().await?;
+    let client = cluster.client().await?;
+    // (namespace, access key, emulator flags, fault rules, expected reason)
+    let cases: [(&str, &str, Vec<&str>, Value, &str); 3] = [
+        ("chaos-cred-missing", "", vec![], json!([]), "CredentialsError"),
+        (
+            "chaos-cred-expired",
+            ADMIN_KEY,
+            vec![],
+            json!([{"operation": "*", "errorCode": "ExpiredTokenException", "status": 403,
+                    "message": "The security token included in the request is expired"}]),
+            "CredentialsError",
+        ),
+        // Signs as account 333333333333, which is no Security Hub administrator.
+        (
+            "chaos-cred-wrong",
+            "AKIA333333333333EXAM",
+            vec![],
+            json!([]),
+            "SecurityHubNotEnabled",
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (ns, key, emulator_args, faults, reason) in cases {
+        namespace(&client, ns).await?;
+        let args = operator_args(&[ns], &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let s = Stack::start_as(cluster, ns, key, &emulator_args, &args).await?;
+        let clock = Clock::start();
+        set_faults(&s.emulator, faults).await?;
+        apply_member(
+            &client,
+            ns,
+            "m",
+            json!({"accountId": "370000000001", "regions": ["us-east-1"]}),
+        )
+        .await?;
+        let got = wait_ready(&client, ns, "m", "False", reason, converge_bound()).await;
+        let obj = match got {
+            Ok(obj) => obj,
+            Err(e) => {
+                problems.push(format!("{ns}: {e}"));
+                continue;
+            }
+        };
+        let message = support::scenario::condition(&obj, "Ready")
+            .map(|c| c.2)
+            .unwrap_or_default();
+        if message.trim().is_empty() {
+            problems.push(format!("{ns}: empty message"));
+        }
+        let mut ledger = Ledger::default();
+        ledger.expect(ns, "m", Expect::NotReady(reason));
+        let elapsed = clock.started.elapsed();
+        let checker = Checker::new(client.clone(), &s.emulator, &[ns], key);
+        let mut violations = checker.check(&ledger).await?;
+        violations.extend(secret_leaks(&client, &s.operator_log(), &[ns]).await?);
+        violations.extend(panics(&s.operator_log()));
+        record(Row {
+            scenario: &format!("Credentials: {} -> {reason}", ns.trim_start_matches("chaos-cred-")),
+            members: 1,
+            faults: format!("{} fired", support::chaos::fired(&s.emulator).await?),
+            converged: elapsed,
+            violations: violations.len(),
+        })?;
+        if !violations.is_empty() {
+            problems.push(format!("{ns}:\n{}", support::invariants::render(&violations)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
 }
