@@ -119,6 +119,11 @@ impl OperatorProcess {
             .unwrap_or(0.0))
     }
 
+    /// The port of /metrics, /livez and /readyz.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     pub fn is_running(&self) -> bool {
         self.child
             .lock()
