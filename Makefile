@@ -10,7 +10,7 @@ controlplane_dir = $(or $(SHO_CONTROLPLANE_DIR),$(shell tests/controlplane/build
 KUBECTL = $(CONTROLPLANE)/kubectl --kubeconfig $(STATE)/kubeconfig
 CLUSTER = $(CARGO) run -q --example cluster -- --state-dir $(STATE)
 
-.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest
+.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest chaos
 
 all: build
 
@@ -71,3 +71,12 @@ lint:
 ## controlplane: build (or find cached) etcd, kube-apiserver, kubectl, helm
 controlplane:
 	tests/controlplane/build.sh
+
+## chaos: the long fault scenarios (CHAOS_FULL=1, fixed seeds, bounded) and their results table
+chaos: CONTROLPLANE := $(controlplane_dir)
+chaos:
+	@mkdir -p target/tmp && rm -f target/tmp/chaos-table.md
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) CHAOS_FULL=1 $(CARGO) test --test chaos --test chaos_controlplane -- --test-threads=1; \
+	  status=$$?; \
+	  echo; echo "| Scenario | Mode | Members | Faults injected | Time to converge | Invariant violations |"; \
+	  echo "|---|---|---|---|---|---|"; cat target/tmp/chaos-table.md; exit $$status

@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod chaos;
 pub mod cluster;
 pub mod emulator;
+pub mod invariants;
 pub mod moto;
 pub mod operator;
 pub mod process;

@@ -22,7 +22,8 @@ pub struct OperatorProcess {
 pub struct OperatorOptions<'a> {
     pub kubeconfig: &'a Path,
     pub emulator_url: &'a str,
-    /// The access key id; its first 12 digits are the caller account in the emulator.
+    /// The access key id; its first 12 digits are the caller account in the emulator;
+    /// empty: start without any AWS credentials.
     pub access_key: &'a str,
     pub args: Vec<String>,
     pub log_dir: &'a Path,
@@ -49,6 +50,8 @@ impl OperatorProcess {
             .env("KUBECONFIG", options.kubeconfig)
             .env("AWS_ACCESS_KEY_ID", options.access_key)
             .env("AWS_SECRET_ACCESS_KEY", "test-secret-value")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL_SECURITYHUB", options.emulator_url)
             .env("AWS_ENDPOINT_URL_STS", options.emulator_url)
@@ -59,6 +62,13 @@ impl OperatorProcess {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
+        if options.access_key.is_empty() {
+            // No credentials anywhere in the chain: no keys, no profile files.
+            cmd.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+                .env("AWS_CONFIG_FILE", "/nonexistent/config");
+        }
         let child = spawn_tied(cmd)?;
         let operator = Self {
             child: Mutex::new(Some(child)),
@@ -111,6 +121,11 @@ impl OperatorProcess {
             .lines()
             .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
             .unwrap_or(0.0))
+    }
+
+    /// The port of /metrics, /livez and /readyz.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn is_running(&self) -> bool {

@@ -201,3 +201,88 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Result<Vec<
     events.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
     Ok(events.into_iter().filter_map(|e| e.reason).collect())
 }
+
+/// An emulator and an operator started against a cluster that someone else owns (several
+/// scenarios share one cluster, each in its own namespaces with `--watch-namespace`).
+/// The operator can be killed and started again with the same flags and log file.
+pub struct Stack {
+    pub emulator: EmulatorProcess,
+    pub operator: std::sync::Mutex<Option<OperatorProcess>>,
+    name: String,
+    args: Vec<String>,
+    access_key: String,
+    kubeconfig: PathBuf,
+    log_dir: PathBuf,
+}
+
+impl Stack {
+    /// Starts an emulator with `emulator_args` and an operator with `operator_args`.
+    pub async fn start(
+        cluster: &TestCluster,
+        name: &str,
+        emulator_args: &[&str],
+        operator_args: &[&str],
+    ) -> Result<Self, Error> {
+        Self::start_as(cluster, name, ADMIN_KEY, emulator_args, operator_args).await
+    }
+
+    /// As [`Stack::start`], with the operator's access key id ("" = no credentials at all).
+    pub async fn start_as(
+        cluster: &TestCluster,
+        name: &str,
+        access_key: &str,
+        emulator_args: &[&str],
+        operator_args: &[&str],
+    ) -> Result<Self, Error> {
+        let emulator = EmulatorProcess::start(emulator_args)?;
+        let stack = Self {
+            emulator,
+            operator: std::sync::Mutex::new(None),
+            name: name.to_string(),
+            args: operator_args.iter().map(|s| s.to_string()).collect(),
+            access_key: access_key.to_string(),
+            kubeconfig: cluster.kubeconfig_path().to_path_buf(),
+            log_dir: cluster.dir().to_path_buf(),
+        };
+        stack.start_operator().await?;
+        Ok(stack)
+    }
+
+    /// Starts the operator (again) with the flags given at start; waits for /readyz.
+    pub async fn start_operator(&self) -> Result<(), Error> {
+        let operator = OperatorProcess::start(OperatorOptions {
+            kubeconfig: &self.kubeconfig,
+            emulator_url: self.emulator.url(),
+            access_key: &self.access_key,
+            args: self.args.clone(),
+            log_dir: &self.log_dir,
+            name: &self.name,
+        })
+        .await?;
+        *self.operator.lock().map_err(|_| "operator lock poisoned")? = Some(operator);
+        Ok(())
+    }
+
+    /// SIGKILL the operator (no clean-up) and forget it.
+    pub fn kill_operator(&self) {
+        if let Ok(mut guard) = self.operator.lock()
+            && let Some(operator) = guard.take()
+        {
+            operator.kill();
+        }
+    }
+
+    /// Everything the operator logged in this stack, across restarts.
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("operator-{}.log", self.name))).unwrap_or_default()
+    }
+
+    /// Whether the current operator process is alive.
+    pub fn operator_running(&self) -> bool {
+        self.operator
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(OperatorProcess::is_running))
+            .unwrap_or(false)
+    }
+}
