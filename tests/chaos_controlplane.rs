@@ -178,6 +178,7 @@ async fn leader_failover_between_two_replicas() -> Result<(), Error> {
         args: a.iter().map(|s| s.to_string()).collect(),
         log_dir: cluster.dir(),
         name: "leader-b",
+        env: Vec::new(),
     })
     .await?;
     set_faults(

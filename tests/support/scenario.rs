@@ -257,6 +257,7 @@ impl Stack {
             args: self.args.clone(),
             log_dir: &self.log_dir,
             name: &self.name,
+            env: Vec::new(),
         })
         .await?;
         *self.operator.lock().map_err(|_| "operator lock poisoned")? = Some(operator);
