@@ -31,9 +31,8 @@ pub struct Context {
     pub wake: mpsc::UnboundedSender<ObjectRef<SecurityHubMember>>,
 }
 
-/// First retry after an error, doubled per consecutive failure up to [`BACKOFF_CAP`].
+/// First retry after an error, doubled per consecutive failure up to the plan's cap.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
-const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
 impl Context {
     /// The regions a resource manages: its spec, or the operator default.
@@ -63,14 +62,14 @@ impl Context {
         }
     }
 
-    /// The next backoff for `key`, counting this failure.
-    pub fn backoff(&self, key: &str) -> Duration {
+    /// The next backoff for `key`, counting this failure, at most `cap`.
+    pub fn backoff(&self, key: &str, cap: Duration) -> Duration {
         let mut failures = lock(&self.failures);
         let n = failures.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         let delay = BACKOFF_BASE
             .saturating_mul(2u32.saturating_pow((*n - 1).min(16)))
-            .min(BACKOFF_CAP);
+            .min(cap);
         jitter(delay)
     }
 

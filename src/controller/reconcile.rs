@@ -46,7 +46,7 @@ pub async fn reconcile(obj: Arc<SecurityHubMember>, ctx: Arc<Context>) -> Result
 
 /// Requeue after an error, with per-object exponential backoff.
 pub fn error_policy(obj: Arc<SecurityHubMember>, _error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.backoff(&object_key(&obj)))
+    Action::requeue(ctx.backoff(&object_key(&obj), crate::plan::TRANSIENT_BACKOFF_CAP))
 }
 
 fn object_key(obj: &SecurityHubMember) -> String {
@@ -210,6 +210,6 @@ fn requeue(ctx: &Context, obj: &SecurityHubMember, requeue: Requeue) -> Action {
             ctx.reset_backoff(&key);
             Action::requeue(d.max(Duration::from_secs(1)))
         }
-        Requeue::Backoff => Action::requeue(ctx.backoff(&key)),
+        Requeue::Backoff { cap } => Action::requeue(ctx.backoff(&key, cap)),
     }
 }

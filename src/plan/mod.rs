@@ -21,7 +21,7 @@ pub use ownership::{Claim, ownership};
 pub use region::{
     Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, reinvite_backoff,
 };
-pub use summary::{Requeue, member_status_summary};
+pub use summary::{Requeue, TERMINAL_BACKOFF_CAP, TRANSIENT_BACKOFF_CAP, member_status_summary};
 
 use chrono::{DateTime, Utc};
 

@@ -13,9 +13,15 @@ use crate::api::{CONDITION_READY, CONDITION_SYNCED, ConditionStatus, DesiredCond
 pub enum Requeue {
     /// After this long.
     After(Duration),
-    /// With the per-object exponential backoff (an error happened).
-    Backoff,
+    /// With the per-object exponential backoff (an error happened), at most `cap` apart.
+    Backoff { cap: Duration },
 }
+
+/// Backoff cap while AWS only throttles or hiccups: those pass on their own, so a member
+/// must not sit out minutes after a throttling storm ends.
+pub const TRANSIENT_BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Backoff cap while something needs fixing (IAM, Security Hub off, a refused account).
+pub const TERMINAL_BACKOFF_CAP: Duration = Duration::from_secs(300);
 
 /// Which reason speaks for the resource when regions disagree: what needs a human first.
 const PRIORITY: &[Reason] = &[
@@ -203,8 +209,17 @@ fn joined(decisions: &[&RegionDecision]) -> String {
 }
 
 fn requeue(decisions: &[RegionDecision], policy: &Policy) -> Requeue {
-    if decisions.iter().any(|d| d.verdict.wait == Wait::Retry) {
-        return Requeue::Backoff;
+    let retrying: Vec<_> = decisions.iter().filter(|d| d.verdict.wait == Wait::Retry).collect();
+    if !retrying.is_empty() {
+        let transient = retrying
+            .iter()
+            .all(|d| matches!(d.verdict.reason, Reason::Throttled | Reason::AwsError));
+        let cap = if transient {
+            TRANSIENT_BACKOFF_CAP
+        } else {
+            TERMINAL_BACKOFF_CAP
+        };
+        return Requeue::Backoff { cap };
     }
     let pending = decisions.iter().filter_map(|d| match d.verdict.wait {
         Wait::Pending(after) => Some(after),

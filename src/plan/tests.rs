@@ -771,7 +771,24 @@ fn errors_set_synced_false_and_back_off() {
     assert_eq!(synced.status, crate::api::ConditionStatus::False);
     assert_eq!(synced.reason, Reason::AccessDenied);
     assert!(synced.message.contains("AccessDeniedException"));
-    assert_eq!(p.requeue, Requeue::Backoff);
+    assert_eq!(
+        p.requeue,
+        Requeue::Backoff {
+            cap: TERMINAL_BACKOFF_CAP
+        }
+    );
+    let f = facts(
+        Observed::Failed(aws(ActionKind::Get, ErrorClass::Throttled, "LimitExceededException")),
+        None,
+    );
+    let p = plan(&spec(), &[f], &Policy::default(), now());
+    assert_eq!(
+        p.requeue,
+        Requeue::Backoff {
+            cap: TRANSIENT_BACKOFF_CAP
+        },
+        "throttling retries stay frequent"
+    );
 }
 
 #[test]
