@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::config::Region;
@@ -15,10 +17,23 @@ use super::api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
 use super::error::AwsError;
 use crate::plan::ObservedMember;
 
+/// Per-attempt limit on one AWS request; a hung connection must not hold a batch forever.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Limit on one operation including the SDK's retries.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Loads the standard AWS configuration (credentials chain, endpoint overrides such as
-/// `AWS_ENDPOINT_URL_SECURITYHUB`, retry settings) once at start-up.
+/// `AWS_ENDPOINT_URL_SECURITYHUB`, retry settings) once at start-up, with request timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// Security Hub membership calls through the AWS SDK.
