@@ -205,10 +205,14 @@ class ReadyWatch(threading.Thread):
         self.throttled_objects: set[str] = set()
         self.stopping = False
         self.rv = ""
+        self.sample: list[dict] = []  # every version of the first object, for evidence
 
     def observe(self, obj: dict, modified: bool) -> None:
         name = obj["metadata"]["name"]
         ok, reason = ready_of(obj)
+        if name == "m-00001":
+            self.sample.append({"at": time.monotonic(), "resourceVersion": obj["metadata"].get("resourceVersion"),
+                                "finalizers": obj["metadata"].get("finalizers"), "status": obj.get("status")})
         with self.lock:
             self.known.add(name)
             if modified:
@@ -476,6 +480,7 @@ def run_scenario(args, spec: dict, results: list) -> None:
         result = summarize(spec, n, invited, wall, create_s, requests["counts"], series, peak, cpu,
                            watch, modified_before, argv)
         result["ready"] = len(watch.ready.keys() & names)
+        (work / "sample-object-history.json").write_text(json.dumps(watch.sample, indent=1))
         results.append(result)
         print_result(result)
         write_results(args, results)
@@ -632,6 +637,25 @@ def machine() -> dict:
             "kernel": platform.release()}
 
 
+def table(doc: dict) -> str:
+    """The BENCHMARKS.md table for a results document."""
+    rows = [
+        "| scenario | members | wall s | AWS calls (by op) | calls / floor (issue 3x, strict) | 429s emulator / operator | status writes per member | object writes per member | peak RSS MiB | CPU s |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in doc["scenarios"]:
+        ops = ", ".join(f"{op} {n}" for op, n in r["api_calls"].items() if n)
+        floor = r.get("floor")
+        ratio = f"{r['calls_over_floor']} (floor {floor['issue']}), {r['calls_over_strict_floor']} (floor {floor['strict']})" if floor else "-"
+        t = r["throttled"]
+        throttled = f"{t.get('emulator_429', 0)} / {int(t.get('operator_saw_limit_exceeded', 0))}" if "operator_saw_limit_exceeded" in t else f"{t.get('emulator_429', 0)}"
+        rows.append(
+            f"| {r['scenario']} | {r['members']} | {r['wall_s']} | {r['api_calls_total']}: {ops} | {ratio} | {throttled} "
+            f"| {r['status_writes_per_member']} | {r.get('object_writes_per_member', '-')} | {r['peak_rss_mib']} | {r['cpu_s']} |"
+        )
+    return "\n".join(rows)
+
+
 ARGS = None
 
 
@@ -652,8 +676,12 @@ def main() -> int:
     p.add_argument("--members", type=int, default=0, help="override N for every scenario (smoke tests)")
     p.add_argument("--only", default="", help="comma-separated scenario names to run")
     p.add_argument("--command", default="make bench", help="recorded in results.json")
+    p.add_argument("--table", action="store_true", help="print the Markdown table of --out and exit")
     args = p.parse_args()
     ARGS = args
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return 0
     if args.controlplane is None:
         args.controlplane = Path(subprocess.run([str(ROOT / "tests/controlplane/build.sh")], check=True,
                                                 capture_output=True, text=True).stdout.strip())
@@ -687,6 +715,7 @@ def main() -> int:
         log(f"per-member / batched calls: {ratio:.1f}x")
     write_results(args, results)
     log(f"results in {args.out}")
+    print(table(json.loads(args.out.read_text())))
     return 0
 
 
