@@ -120,7 +120,8 @@ fn internal(kind: ActionKind, message: &str) -> Failure {
     }
 }
 
-/// Collects one batch after another and sends each off without waiting for the last.
+/// Collects one batch after another (until full, or the window passed and the rate limiter
+/// gives a token) and sends each off without waiting for the last.
 async fn worker(
     inner: Arc<Inner>,
     region: String,
@@ -128,16 +129,34 @@ async fn worker(
     mut rx: mpsc::UnboundedReceiver<Request>,
     tx: mpsc::UnboundedSender<Request>,
 ) {
+    let max = inner.config.max_batch;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + inner.config.window;
-        while batch.len() < inner.config.max_batch {
+        while batch.len() < max {
             tokio::select! {
                 next = rx.recv() => match next {
                     Some(r) => batch.push(r),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        // The batch takes its token before it closes: while the rate limit holds it back,
+        // requests that arrive still join it instead of queueing up as more partial calls.
+        let token = inner.limiter.acquire(&region);
+        tokio::pin!(token);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut token => break,
+                next = rx.recv(), if batch.len() < max => match next {
+                    Some(r) => batch.push(r),
+                    None => {
+                        (&mut token).await;
+                        break;
+                    }
+                },
             }
         }
         let inner = inner.clone();
@@ -156,7 +175,7 @@ async fn execute(
     requeue: &mpsc::UnboundedSender<Request>,
 ) {
     let ids: Vec<String> = batch.iter().map(|r| r.account_id.clone()).collect();
-    inner.limiter.acquire(region).await;
+    // The worker already took this call's token.
     let started = Instant::now();
     let result = call(inner, region, kind, &batch, &ids).await;
     let outcome_label = match &result {

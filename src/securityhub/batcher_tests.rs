@@ -241,3 +241,36 @@ async fn batch_size_is_clamped_to_what_aws_takes() {
     );
     assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 60);
 }
+
+#[tokio::test(start_paused = true)]
+async fn requests_waiting_for_a_token_join_the_batch_instead_of_making_more_calls() {
+    let fake = Arc::new(Fake::default());
+    let config = BatchConfig {
+        max_batch: 50,
+        window: Duration::from_millis(50),
+    };
+    // One token, then one per second: the first call goes at once, the next waits ~1 s.
+    let b = Arc::new(Batcher::new(
+        fake.clone(),
+        Arc::new(RateLimiter::new(1.0, 1)),
+        Arc::new(Quiet),
+        config,
+    ));
+    // 100 requests trickling in, one every 10 ms, much slower than the 50 ms window fills.
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+                b.submit("us-east-1", ActionKind::Invite, &account(i), None).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), Outcome::Done);
+    }
+    let sizes: Vec<usize> = fake.calls(ActionKind::Invite).iter().map(Vec::len).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    // Without waiting for the token inside the batch this is ~20 calls of ~5 accounts.
+    assert!(sizes.len() <= 4, "{sizes:?}");
+}
