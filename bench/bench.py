@@ -323,6 +323,7 @@ def start_operator(args, work: Path, cluster: Cluster, emulator: str, extra: lis
     port = free_port()
     env = dict(
         os.environ,
+        **dict(kv.split("=", 1) for kv in args.operator_env),
         KUBECONFIG=str(cluster.kubeconfig),
         AWS_ACCESS_KEY_ID=ADMIN_KEY,
         AWS_SECRET_ACCESS_KEY="x",
@@ -339,6 +340,7 @@ def start_operator(args, work: Path, cluster: Cluster, emulator: str, extra: lis
         "--log-format", "json",
         "--log-level", "warn",
         *extra,
+        *args.operator_flag,
     ]
     out = open(work / "operator.log", "w")
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -377,6 +379,25 @@ def scrape(metrics_url: str, save: Path | None = None) -> dict:
 def metric_sum(series: dict, name: str, **labels) -> float:
     want = set(labels.items())
     return sum(v for (n, ls), v in series.items() if n == name and want <= ls)
+
+
+class RssSampler(threading.Thread):
+    """VmRSS of a process every 0.5 s, to tell a transient peak from a steady footprint."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stopping = pid, [], False
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stopping:
+            try:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.samples.append((round(time.monotonic() - self.started, 1), int(line.split()[1]) // 1024))
+            except OSError:
+                return
+            time.sleep(0.5)
 
 
 def proc_usage(pid: int) -> tuple[float, float]:
@@ -469,6 +490,8 @@ def run_scenario(args, spec: dict, results: list) -> None:
         modified_before = watch.modified
         operator, metrics_url, argv = start_operator(args, work, cluster, emu_url, spec["flags"])
         started = time.monotonic()
+        rss = RssSampler(operator.pid)
+        rss.start()
         done = watch.wait_ready(names, timeout=args.timeout)
         wall = (done - started) if done else None
         if done is None:
@@ -480,6 +503,10 @@ def run_scenario(args, spec: dict, results: list) -> None:
         result = summarize(spec, n, invited, wall, create_s, requests["counts"], series, peak, cpu,
                            watch, modified_before, argv)
         result["ready"] = len(watch.ready.keys() & names)
+        time.sleep(2)
+        result["rss_mib_after_ready"] = rss.samples[-1][1] if rss.samples else None
+        result["extra_operator_env"] = args.operator_env
+        (work / "rss-samples.json").write_text(json.dumps(rss.samples))
         (work / "sample-object-history.json").write_text(json.dumps(watch.sample, indent=1))
         results.append(result)
         print_result(result)
@@ -488,6 +515,7 @@ def run_scenario(args, spec: dict, results: list) -> None:
             time.sleep(args.settle)
             incremental(args, cluster, watch, operator, metrics_url, emu_url, requests["lastSeq"], argv, results)
         watch.stopping = True
+        rss.stopping = True
     finally:
         if operator:
             stop(operator)
@@ -673,6 +701,10 @@ def main() -> int:
     p.add_argument("--apply-processes", type=int, default=8)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--settle", type=float, default=5, help="seconds to wait before the incremental case")
+    p.add_argument("--operator-env", action="append", default=[], metavar="K=V",
+                   help="extra environment for the operator (experiments, e.g. MALLOC_ARENA_MAX=2)")
+    p.add_argument("--operator-flag", action="append", default=[], metavar="FLAG",
+                   help="extra operator flag for every scenario (experiments, e.g. --concurrency=64)")
     p.add_argument("--members", type=int, default=0, help="override N for every scenario (smoke tests)")
     p.add_argument("--only", default="", help="comma-separated scenario names to run")
     p.add_argument("--command", default="make bench", help="recorded in results.json")

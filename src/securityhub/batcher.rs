@@ -15,6 +15,8 @@ use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
 
 /// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
 const OVERFLOW: &str = "maximum number of results exceeded";
+/// A batch closes at the latest this many windows after its first request.
+const MAX_WINDOWS: u32 = 5;
 /// How often an overflowed account is put back into a later batch before giving up.
 const MAX_REQUEUES: u8 = 5;
 
@@ -23,7 +25,8 @@ const MAX_REQUEUES: u8 = 5;
 pub struct BatchConfig {
     /// Accounts per call, 1..=50; 1 reproduces the one-call-per-member pattern.
     pub max_batch: usize,
-    /// How long the first request of a batch waits for company.
+    /// How long a batch waits for the next request before it closes (at most
+    /// five windows in all).
     pub window: Duration,
 }
 
@@ -120,8 +123,8 @@ fn internal(kind: ActionKind, message: &str) -> Failure {
     }
 }
 
-/// Collects one batch after another (until full, or the window passed and the rate limiter
-/// gives a token) and sends each off without waiting for the last.
+/// Collects one batch after another (until full, or no request came for a window, and the
+/// rate limiter gives a token) and sends each off without waiting for the last.
 async fn worker(
     inner: Arc<Inner>,
     region: String,
@@ -130,13 +133,21 @@ async fn worker(
     tx: mpsc::UnboundedSender<Request>,
 ) {
     let max = inner.config.max_batch;
+    let window = inner.config.window;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + inner.config.window;
+        // Open while requests keep coming (each one holds it open another window), but
+        // never longer than MAX_WINDOWS windows after the first: reconciles reach the same
+        // step a few at a time, paced by their Kubernetes writes, not all at once.
+        let cap = tokio::time::Instant::now() + window * MAX_WINDOWS;
+        let mut deadline = (tokio::time::Instant::now() + window).min(cap);
         while batch.len() < max {
             tokio::select! {
                 next = rx.recv() => match next {
-                    Some(r) => batch.push(r),
+                    Some(r) => {
+                        batch.push(r);
+                        deadline = (tokio::time::Instant::now() + window).min(cap);
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,

@@ -274,3 +274,33 @@ async fn requests_waiting_for_a_token_join_the_batch_instead_of_making_more_call
     // Without waiting for the token inside the batch this is ~20 calls of ~5 accounts.
     assert!(sizes.len() <= 4, "{sizes:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_steady_trickle_fills_batches_and_a_lone_request_waits_one_window() {
+    let fake = Arc::new(Fake::default());
+    let b = batcher(fake.clone(), 50);
+    // One request every 20 ms (2.5 per 50 ms window) for 100 requests.
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                b.submit("us-east-1", ActionKind::Create, &account(i), None).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), Outcome::Done);
+    }
+    let sizes: Vec<usize> = fake.calls(ActionKind::Create).iter().map(Vec::len).collect();
+    // A fixed 50 ms window would make ~40 calls of 2-3; held open up to 250 ms: ~8 of 12-13.
+    assert!(sizes.len() <= 9, "{sizes:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = tokio::time::Instant::now();
+    b.submit("us-east-1", ActionKind::Invite, &account(500), None).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(50),
+        "a lone request waits one window"
+    );
+}
