@@ -400,6 +400,18 @@ class RssSampler(threading.Thread):
             time.sleep(0.5)
 
 
+def control_plane_cpu(state: Path) -> dict:
+    """CPU seconds used so far by kube-apiserver and etcd (PIDs recorded by examples/cluster)."""
+    out = {}
+    for name in ("kube-apiserver", "etcd"):
+        try:
+            pid = int((state / f"{name}.pid").read_text().strip())
+            out[name] = proc_usage(pid)[1]
+        except (OSError, ValueError):
+            out[name] = 0.0
+    return out
+
+
 def proc_usage(pid: int) -> tuple[float, float]:
     """(peak RSS MiB from VmHWM, CPU seconds utime+stime)."""
     hwm = 0.0
@@ -488,6 +500,7 @@ def run_scenario(args, spec: dict, results: list) -> None:
             while len(watch.known) < n:
                 watch.lock.wait(1)
         modified_before = watch.modified
+        cp_before = control_plane_cpu(cluster.state)
         operator, metrics_url, argv = start_operator(args, work, cluster, emu_url, spec["flags"])
         started = time.monotonic()
         rss = RssSampler(operator.pid)
@@ -497,12 +510,19 @@ def run_scenario(args, spec: dict, results: list) -> None:
         if done is None:
             log(f"TIMEOUT: {len(watch.ready)}/{n} Ready after {args.timeout} s")
         peak, cpu = proc_usage(operator.pid)
+        cp_after = control_plane_cpu(cluster.state)
         series = scrape(metrics_url, save=work / "metrics.txt")
         requests = http_json(f"{emu_url}/_emulator/requests")
         (work / "emulator-requests.json").write_text(json.dumps(requests))
         result = summarize(spec, n, invited, wall, create_s, requests["counts"], series, peak, cpu,
                            watch, modified_before, argv)
         result["ready"] = len(watch.ready.keys() & names)
+        result["control_plane_cpu_s"] = {k: round(cp_after[k] - cp_before[k], 1) for k in cp_after}
+        try:
+            events = cluster.api.request("GET", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events?limit=1")
+            result["events_in_namespace"] = len(events["items"]) + events["metadata"].get("remainingItemCount", 0)
+        except Exception as e:  # informative only
+            log(f"cannot count events: {e}")
         time.sleep(2)
         result["rss_mib_after_ready"] = rss.samples[-1][1] if rss.samples else None
         result["extra_operator_env"] = args.operator_env

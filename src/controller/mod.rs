@@ -15,7 +15,7 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::mpsc;
 
 pub use context::Context;
@@ -103,11 +103,14 @@ pub async fn run_controllers(
 /// A controller triggered by changes of the spec (generation), of deletion (which bumps
 /// the generation) and of the finalizers, but not by status writes: each reconcile writes
 /// status itself and already asks for its own requeue, so the watch event of its own
-/// status write would only cost another reconcile with another GetMembers.
+/// status write would only cost another reconcile with another GetMembers. The cache
+/// keeps objects without managedFields.
 fn controller_for(api: Api<SecurityHubMember>) -> Controller<SecurityHubMember> {
     let (reader, writer) = reflector::store();
     let trigger = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        // Nothing reads managedFields; without them a cached object is a fraction of the size.
+        .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
