@@ -10,7 +10,7 @@ controlplane_dir = $(or $(SHO_CONTROLPLANE_DIR),$(shell tests/controlplane/build
 KUBECTL = $(CONTROLPLANE)/kubectl --kubeconfig $(STATE)/kubeconfig
 CLUSTER = $(CARGO) run -q --example cluster -- --state-dir $(STATE)
 
-.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest chaos
+.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest chaos bench
 
 all: build
 
@@ -80,3 +80,13 @@ chaos:
 	  status=$$?; \
 	  echo; echo "| Scenario | Mode | Members | Faults injected | Time to converge | Invariant violations |"; \
 	  echo "|---|---|---|---|---|---|"; cat target/tmp/chaos-table.md; exit $$status
+
+## bench: scale benchmark against the emulator (BENCH_QUICK=1: 500 members, a few minutes)
+BENCH_QUICK ?=
+BENCH_ARGS ?=
+bench: CONTROLPLANE := $(controlplane_dir)
+bench:
+	$(CARGO) build --release --bins
+	$(CARGO) build --example cluster
+	python3 bench/bench.py --controlplane $(CONTROLPLANE) $(if $(BENCH_QUICK),--quick) \
+	  --command "make bench$(if $(BENCH_QUICK), BENCH_QUICK=1)" $(BENCH_ARGS)

@@ -14,8 +14,8 @@ use futures::StreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::mpsc;
 
 pub use context::Context;
@@ -62,7 +62,7 @@ pub async fn run_controllers(
     let config = ControllerConfig::default().concurrency(args.concurrency);
     let controllers: Vec<_> = apis
         .into_iter()
-        .map(|api| Controller::new(api, watcher::Config::default().any_semantic()).with_config(config.clone()))
+        .map(|api| controller_for(api).with_config(config.clone()))
         .collect();
     let stores: Vec<_> = controllers.iter().map(|c| c.store()).collect();
     let (wake, wakes) = mpsc::unbounded_channel();
@@ -98,6 +98,26 @@ pub async fn run_controllers(
             })
     });
     futures::future::join_all(runs).await;
+}
+
+/// A controller triggered by changes of the spec (generation), of deletion (which bumps
+/// the generation) and of the finalizers, but not by status writes: each reconcile writes
+/// status itself and already asks for its own requeue, so the watch event of its own
+/// status write would only cost another reconcile with another GetMembers. The cache
+/// keeps objects without managedFields.
+fn controller_for(api: Api<SecurityHubMember>) -> Controller<SecurityHubMember> {
+    let (reader, writer) = reflector::store();
+    let trigger = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        // Nothing reads managedFields; without them a cached object is a fraction of the size.
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    Controller::for_stream(trigger, reader)
 }
 
 /// Splits wake-ups to the controller watching each object's namespace.

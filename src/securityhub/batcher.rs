@@ -15,6 +15,8 @@ use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
 
 /// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
 const OVERFLOW: &str = "maximum number of results exceeded";
+/// A batch closes at the latest this many windows after its first request.
+const MAX_WINDOWS: u32 = 5;
 /// How often an overflowed account is put back into a later batch before giving up.
 const MAX_REQUEUES: u8 = 5;
 
@@ -23,7 +25,8 @@ const MAX_REQUEUES: u8 = 5;
 pub struct BatchConfig {
     /// Accounts per call, 1..=50; 1 reproduces the one-call-per-member pattern.
     pub max_batch: usize,
-    /// How long the first request of a batch waits for company.
+    /// How long a batch waits for the next request before it closes (at most
+    /// five windows in all).
     pub window: Duration,
 }
 
@@ -120,12 +123,8 @@ fn internal(kind: ActionKind, message: &str) -> Failure {
     }
 }
 
-/// Collects one batch after another and sends each off without waiting for the last.
-///
-/// A batch closes when it is full, or when its window has passed *and* the rate limiter
-/// grants a request; requests keep joining while it waits for that token. So under load
-/// (when the limiter is the bottleneck) batches grow towards 50 on their own, and the
-/// call count approaches ceil(N/50) without a longer window for the idle case.
+/// Collects one batch after another (until full, or no request came for a window, and the
+/// rate limiter gives a token) and sends each off without waiting for the last.
 async fn worker(
     inner: Arc<Inner>,
     region: String,
@@ -134,36 +133,47 @@ async fn worker(
     tx: mpsc::UnboundedSender<Request>,
 ) {
     let max = inner.config.max_batch;
+    let window = inner.config.window;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let window = tokio::time::sleep(inner.config.window);
-        fill_until(&mut rx, &mut batch, max, window).await;
-        fill_until(&mut rx, &mut batch, max, inner.limiter.acquire(&region)).await;
+        // Open while requests keep coming (each one holds it open another window), but
+        // never longer than MAX_WINDOWS windows after the first: reconciles reach the same
+        // step a few at a time, paced by their Kubernetes writes, not all at once.
+        let cap = tokio::time::Instant::now() + window * MAX_WINDOWS;
+        let mut deadline = (tokio::time::Instant::now() + window).min(cap);
+        while batch.len() < max {
+            tokio::select! {
+                next = rx.recv() => match next {
+                    Some(r) => {
+                        batch.push(r);
+                        deadline = (tokio::time::Instant::now() + window).min(cap);
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        // The batch takes its token before it closes: while the rate limit holds it back,
+        // requests that arrive still join it instead of queueing up as more partial calls.
+        let token = inner.limiter.acquire(&region);
+        tokio::pin!(token);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut token => break,
+                next = rx.recv(), if batch.len() < max => match next {
+                    Some(r) => batch.push(r),
+                    None => {
+                        (&mut token).await;
+                        break;
+                    }
+                },
+            }
+        }
         let inner = inner.clone();
         let region = region.clone();
         let tx = tx.clone();
         tokio::spawn(async move { execute(&inner, &region, kind, batch, &tx).await });
-    }
-}
-
-/// Adds queued requests to `batch` (up to `max`) until `until` resolves; always waits for it.
-async fn fill_until(
-    rx: &mut mpsc::UnboundedReceiver<Request>,
-    batch: &mut Vec<Request>,
-    max: usize,
-    until: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(until);
-    let mut open = true;
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut until => return,
-            next = rx.recv(), if open && batch.len() < max => match next {
-                Some(r) => batch.push(r),
-                None => open = false,
-            },
-        }
     }
 }
 
@@ -176,6 +186,7 @@ async fn execute(
     requeue: &mpsc::UnboundedSender<Request>,
 ) {
     let ids: Vec<String> = batch.iter().map(|r| r.account_id.clone()).collect();
+    // The worker already took this call's token.
     let started = Instant::now();
     let result = call(inner, region, kind, &batch, &ids).await;
     let outcome_label = match &result {

@@ -243,34 +243,64 @@ async fn batch_size_is_clamped_to_what_aws_takes() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn batches_grow_while_waiting_for_the_rate_limiter() {
+async fn requests_waiting_for_a_token_join_the_batch_instead_of_making_more_calls() {
     let fake = Arc::new(Fake::default());
     let config = BatchConfig {
         max_batch: 50,
-        window: Duration::from_millis(10),
+        window: Duration::from_millis(50),
     };
+    // One token, then one per second: the first call goes at once, the next waits ~1 s.
     let b = Arc::new(Batcher::new(
         fake.clone(),
-        Arc::new(RateLimiter::new(2.0, 1)),
+        Arc::new(RateLimiter::new(1.0, 1)),
         Arc::new(Quiet),
         config,
     ));
-    // Ten waves of ten requests, 50 ms apart: without the limiter each wave would be a call.
-    let mut tasks = Vec::new();
-    for wave in 0..10 {
-        for i in 0..10 {
+    // 100 requests trickling in, one every 10 ms, much slower than the 50 ms window fills.
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
             let b = b.clone();
-            tasks.push(tokio::spawn(async move {
-                b.submit("us-east-1", ActionKind::Get, &account(wave * 10 + i), None)
-                    .await
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+                b.submit("us-east-1", ActionKind::Invite, &account(i), None).await
+            })
+        })
+        .collect();
     for t in tasks {
-        assert!(matches!(t.await.expect("task"), Outcome::Read(_)));
+        assert_eq!(t.await.expect("task"), Outcome::Done);
     }
-    let calls = fake.calls(ActionKind::Get);
-    assert!(calls.len() <= 3, "{:?}", calls.iter().map(Vec::len).collect::<Vec<_>>());
-    assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 100);
+    let sizes: Vec<usize> = fake.calls(ActionKind::Invite).iter().map(Vec::len).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    // Without waiting for the token inside the batch this is ~20 calls of ~5 accounts.
+    assert!(sizes.len() <= 4, "{sizes:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_steady_trickle_fills_batches_and_a_lone_request_waits_one_window() {
+    let fake = Arc::new(Fake::default());
+    let b = batcher(fake.clone(), 50);
+    // One request every 20 ms (2.5 per 50 ms window) for 100 requests.
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                b.submit("us-east-1", ActionKind::Create, &account(i), None).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), Outcome::Done);
+    }
+    let sizes: Vec<usize> = fake.calls(ActionKind::Create).iter().map(Vec::len).collect();
+    // A fixed 50 ms window would make ~40 calls of 2-3; held open up to 250 ms: ~8 of 12-13.
+    assert!(sizes.len() <= 9, "{sizes:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = tokio::time::Instant::now();
+    b.submit("us-east-1", ActionKind::Invite, &account(500), None).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(50),
+        "a lone request waits one window"
+    );
 }
