@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
@@ -24,7 +24,10 @@ pub struct Context {
     pub policy: Policy,
     pub default_regions: Vec<String>,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    /// Who publishes Events. A Recorder is made per Event: kube-runtime's Recorder keeps
+    /// every Event it published for six minutes to aggregate repeats, which at 10,000
+    /// members is tens of MiB, while the operator publishes only on transitions.
+    pub reporter: Reporter,
     /// Consecutive failures per object, for the exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// Wakes other resources claiming an account when its owner goes away.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -78,7 +78,7 @@ pub async fn run_controllers(
         policy: args.policy(),
         default_regions: args.regions.clone(),
         metrics: metrics.clone(),
-        recorder: Recorder::new(client, reporter),
+        reporter,
         failures: Default::default(),
         wake,
     });
