@@ -17,4 +17,5 @@ pub mod plan;
 pub mod run;
 pub mod securityhub;
 pub mod status_report;
+pub mod sync;
 pub mod telemetry;

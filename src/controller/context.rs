@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::api::SecurityHubMember;
 use crate::plan::{Claim, Policy};
 use crate::securityhub::{Batcher, MemberSide};
+use crate::sync::lock;
 use crate::telemetry::Metrics;
 
 /// Shared by every reconcile.
@@ -97,13 +98,6 @@ impl Context {
         let mut counts: Vec<_> = counts.into_iter().collect();
         counts.sort();
         counts
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
 

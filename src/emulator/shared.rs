@@ -2,7 +2,7 @@
 //! the request log and the fixed behaviour of simulated member accounts.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -109,8 +109,5 @@ impl Shared {
     }
 }
 
-/// Locks a mutex, recovering the data if a previous holder panicked: the
-/// emulator must keep answering even after a bug in one request.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+/// The emulator must keep answering even after a bug in one request.
+pub use crate::sync::lock;

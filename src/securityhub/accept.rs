@@ -55,7 +55,7 @@ impl SdkMemberSide {
     /// A client acting as the member through `accept.roleArn`; cached so credentials are reused.
     async fn client(&self, region: &str, accept: &AcceptInvitation) -> Client {
         let key = (accept.role_arn.clone(), accept.external_id.clone(), region.to_string());
-        if let Some(c) = self.lock().get(&key) {
+        if let Some(c) = crate::sync::lock(&self.clients).get(&key) {
             return c.clone();
         }
         let mut provider = AssumeRoleProvider::builder(accept.role_arn.clone())
@@ -70,15 +70,8 @@ impl SdkMemberSide {
             .credentials_provider(provider)
             .build();
         let client = Client::from_conf(conf);
-        self.lock().insert(key, client.clone());
+        crate::sync::lock(&self.clients).insert(key, client.clone());
         client
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, Client>> {
-        match self.clients.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
     }
 }
 

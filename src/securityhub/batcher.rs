@@ -99,10 +99,7 @@ impl Batcher {
 
     /// The queue for (region, kind), starting its worker on first use.
     fn queue(&self, region: &str, kind: ActionKind) -> mpsc::UnboundedSender<Request> {
-        let mut queues = match self.queues.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut queues = crate::sync::lock(&self.queues);
         queues
             .entry((region.to_string(), kind))
             .or_insert_with(|| {

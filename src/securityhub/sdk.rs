@@ -52,10 +52,7 @@ impl SdkMembership {
 
     /// The client for `region`, built once.
     fn client(&self, region: &str) -> Client {
-        let mut clients = match self.clients.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut clients = crate::sync::lock(&self.clients);
         clients
             .entry(region.to_string())
             .or_insert_with(|| {

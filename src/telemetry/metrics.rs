@@ -129,10 +129,7 @@ impl Metrics {
 
     /// Replaces the member gauges; statuses no longer seen drop to zero.
     pub fn set_members(&self, counts: &[(String, i64)]) {
-        let mut known = match self.known_statuses.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut known = crate::sync::lock(&self.known_statuses);
         for status in known.iter() {
             if !counts.iter().any(|(s, _)| s == status) {
                 self.members
