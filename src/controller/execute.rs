@@ -11,14 +11,22 @@ use crate::securityhub::AcceptOutcome;
 /// Executes `actions` and records their outcomes in `facts` (matched by region).
 pub async fn execute(ctx: &Context, actions: Vec<Action>, facts: &mut [RegionFacts]) {
     let outcomes = join_all(actions.into_iter().map(|a| async move {
+        // A create's result depends on the organization role: ask (once per region) first.
+        let role = match a.kind {
+            ActionKind::Create => Some(ctx.batcher.organization_role(&a.region).await),
+            _ => None,
+        };
         let outcome = run(ctx, &a).await;
-        (a, outcome)
+        (a, role, outcome)
     }))
     .await;
     let now = Utc::now();
-    for (action, outcome) in outcomes {
+    for (action, role, outcome) in outcomes {
         log_outcome(&action, &outcome);
         if let Some(f) = facts.iter_mut().find(|f| f.region == action.region) {
+            if let Some(role) = role {
+                f.organization = role;
+            }
             fold(f, action.kind, outcome, now);
         }
     }

@@ -84,7 +84,9 @@ pub fn create_members(
 fn create_one(world: &mut World, caller: &Scope, entry: AccountDetails) -> Result<(), &'static str> {
     let id = entry.account_id.unwrap_or_default();
     check_candidate(world, caller, &id)?;
-    let organization = world.is_organization_account(&id);
+    // Only the organization's administrator adds its accounts as organization members;
+    // anyone else gets an invitation-based member.
+    let organization = world.is_organization_account(&id) && world.is_organization_administrator(caller);
     if let Some(existing) = world.member_mut(&caller.account, &caller.region, &id)
         && existing.status != MemberStatus::Deleted
     {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::admin::require_hub;
-use super::error::{ACCESS_DENIED, ApiError, CONFLICT};
+use super::error::{ACCESS_DENIED, ApiError, CONFLICT, INVALID_ACCESS};
 use super::limits::MAX_ORGANIZATION_MEMBERS;
 use super::paging::{Page, paginate};
 use super::state::{Hub, MemberStatus, Scope, World};
@@ -82,6 +82,7 @@ pub fn disable(world: &mut World, caller: &Scope) -> Result<Value, ApiError> {
 /// DescribeOrganizationConfiguration for the caller's region.
 pub fn describe_org_config(world: &World, caller: &Scope) -> Result<Value, ApiError> {
     require_hub(world, caller)?;
+    require_org_admin(world, caller)?;
     let config = world.org_configs.get(caller).cloned().unwrap_or_default();
     let org_members = world.members.get(caller).map_or(0, |t| {
         t.values()
@@ -99,9 +100,25 @@ pub fn describe_org_config(world: &World, caller: &Scope) -> Result<Value, ApiEr
     }))
 }
 
+/// The organization configuration belongs to the organization's administrator; AWS
+/// answers everyone else with this InvalidAccessException (HTTP 401).
+fn require_org_admin(world: &World, caller: &Scope) -> Result<(), ApiError> {
+    if world.is_organization_administrator(caller) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        INVALID_ACCESS,
+        format!(
+            "Account {} is not an administrator for this organization",
+            caller.account
+        ),
+    ))
+}
+
 /// UpdateOrganizationConfiguration: `AutoEnable` is required by the model.
 pub fn update_org_config(world: &mut World, caller: &Scope, input: UpdateOrgConfigIn) -> Result<Value, ApiError> {
     require_hub(world, caller)?;
+    require_org_admin(world, caller)?;
     let auto_enable = input
         .auto_enable
         .ok_or_else(|| ApiError::invalid_input("AutoEnable is required."))?;

@@ -234,6 +234,23 @@ impl World {
         self.directory.organization_accounts.contains(account)
     }
 
+    /// Whether `caller` administers the organization's accounts in its region: the
+    /// designated delegated administrator, or (none designated) any administrator while
+    /// the emulated organization has accounts at all.
+    pub fn is_organization_administrator(&self, caller: &Scope) -> bool {
+        let designated: Vec<&String> = self
+            .org_admins
+            .iter()
+            .filter(|(scope, _)| scope.region == caller.region)
+            .flat_map(|(_, admins)| admins.iter())
+            .collect();
+        if designated.is_empty() {
+            !self.directory.organization_accounts.is_empty()
+        } else {
+            designated.contains(&&caller.account)
+        }
+    }
+
     /// The administrator scope that holds `account` as an Enabled member in `region`.
     pub fn enabled_administrator(&self, account: &str, region: &str) -> Option<String> {
         self.members

@@ -55,6 +55,19 @@ pub enum Ownership {
     Conflict { owner: String },
 }
 
+/// Whether the administrator manages organization accounts in a region (see
+/// `securityhub::organization`): it tells what a successful CreateMembers left behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrganizationRole {
+    /// The organization's administrator: a created member may be an `Enabled` organization account.
+    Administrator,
+    /// AWS said this account is not the organization's administrator: every created member is `Created`.
+    NotAdministrator,
+    /// Not asked yet, or the question failed.
+    #[default]
+    Unknown,
+}
+
 /// The member as AWS reported it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObservedMember {
@@ -180,6 +193,8 @@ pub struct RegionFacts {
     pub attempted: Vec<ActionKind>,
     /// The failure of the last action taken in this reconcile, if it failed.
     pub failure: Option<Failure>,
+    /// The administrator's organization role in this region, when the shell asked.
+    pub organization: OrganizationRole,
 }
 
 impl RegionFacts {
@@ -193,6 +208,7 @@ impl RegionFacts {
             observed: Observed::NotRead,
             attempted: Vec::new(),
             failure: None,
+            organization: OrganizationRole::Unknown,
         }
     }
 

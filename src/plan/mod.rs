@@ -15,7 +15,9 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use facts::{ActionKind, ErrorClass, Failure, Observed, ObservedMember, Ownership, Policy, RegionFacts, Spec};
+pub use facts::{
+    ActionKind, ErrorClass, Failure, Observed, ObservedMember, OrganizationRole, Ownership, Policy, RegionFacts, Spec,
+};
 pub use outcome::{Outcome, fold};
 pub use ownership::{Claim, ownership};
 pub use region::{

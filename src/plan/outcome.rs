@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::facts::{ActionKind, Failure, Observed, ObservedMember, RegionFacts};
+use super::facts::{ActionKind, Failure, Observed, ObservedMember, OrganizationRole, RegionFacts};
 use super::region::is_already_member;
 
 /// How one action ended for one account.
@@ -29,15 +29,35 @@ pub fn fold(facts: &mut RegionFacts, kind: ActionKind, outcome: Outcome, now: Da
             // The member exists after all: read it and carry on from what AWS reports.
             facts.observed = Observed::NotRead;
         }
+        Outcome::Failed(Failure::Unprocessed {
+            kind: ActionKind::Invite,
+            ..
+        }) if invited_unread(facts) => {
+            // The member was invited on the assumption that it is `Created` (see
+            // `after_success`); AWS refusing the invitation may mean it is an organization
+            // account after all. Read it, and let a refusal of a read-back `Created`
+            // member count then.
+            facts.attempted.pop();
+            facts.observed = Observed::NotRead;
+        }
         Outcome::Failed(failure) if kind == ActionKind::Get => facts.observed = Observed::Failed(failure),
         Outcome::Failed(failure) => facts.failure = Some(failure),
-        Outcome::Done => facts.observed = after_success(&facts.observed, kind, now),
+        Outcome::Done => facts.observed = after_success(facts, kind, now),
     }
 }
 
+/// Whether the invitation just recorded followed a create with no read in between.
+fn invited_unread(facts: &RegionFacts) -> bool {
+    let n = facts.attempted.len();
+    n >= 2 && facts.attempted[n - 1] == ActionKind::Invite && facts.attempted[n - 2] == ActionKind::Create
+}
+
 /// What AWS will report after a successful call: certain for invite, disassociate and
-/// delete; a create (organization account or not?) or an accept needs a fresh read.
-fn after_success(observed: &Observed, kind: ActionKind, now: DateTime<Utc>) -> Observed {
+/// delete, and for a create when the administrator is known not to manage organization
+/// accounts here (the member is `Created`: it can be invited without reading it back);
+/// any other create (organization account or not?) or an accept needs a fresh read.
+fn after_success(facts: &RegionFacts, kind: ActionKind, now: DateTime<Utc>) -> Observed {
+    let observed = &facts.observed;
     let with_status = |status: &str, invited: bool| {
         let mut m = match observed {
             Observed::Member(m) => m.clone(),
@@ -51,6 +71,7 @@ fn after_success(observed: &Observed, kind: ActionKind, now: DateTime<Utc>) -> O
         Observed::Member(m)
     };
     match kind {
+        ActionKind::Create if facts.organization == OrganizationRole::NotAdministrator => with_status("Created", false),
         ActionKind::Get | ActionKind::Create | ActionKind::Accept => Observed::NotRead,
         ActionKind::Invite => with_status("Invited", true),
         ActionKind::Disassociate => with_status("Removed", false),

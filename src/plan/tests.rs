@@ -693,6 +693,62 @@ fn fold_turns_already_member_into_a_reread_and_invite_into_invited() {
     assert_eq!(f.attempted, vec![ActionKind::Invite]);
 }
 
+/// Create, as the reconcile sees it, under each organization role: invite at once only
+/// when no created member can be an organization account.
+#[test]
+fn create_is_read_back_unless_the_administrator_has_no_organization() {
+    let cases = [
+        (OrganizationRole::NotAdministrator, Some(ActionKind::Invite)),
+        (OrganizationRole::Administrator, Some(ActionKind::Get)),
+        (OrganizationRole::Unknown, Some(ActionKind::Get)),
+    ];
+    for (role, next) in cases {
+        let mut f = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
+        f.organization = role;
+        fold(&mut f, ActionKind::Create, Outcome::Done, now());
+        let d = region::decide(&spec(), &f, &Policy::default(), now());
+        assert_eq!(d.action.map(|a| a.kind), next, "{role:?}");
+    }
+}
+
+/// An invitation refused right after an unread create is read back first: an
+/// organization account is then simply Enabled; a refusal of a read-back `Created`
+/// member is reported with AWS's words.
+#[test]
+fn refused_invitation_after_an_unread_create_reads_the_member() {
+    let refusal = || {
+        Outcome::Failed(Failure::Unprocessed {
+            kind: ActionKind::Invite,
+            result: "already a member of an organization".into(),
+        })
+    };
+    let mut f = facts(Observed::Absent, managed(0));
+    f.organization = OrganizationRole::NotAdministrator;
+    fold(&mut f, ActionKind::Create, Outcome::Done, now());
+    fold(&mut f, ActionKind::Invite, refusal(), now());
+    assert_eq!(f.observed, Observed::NotRead);
+    assert_eq!(f.failure, None);
+    assert_eq!(f.attempted, vec![ActionKind::Create]);
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Get));
+
+    let mut org = f.clone();
+    fold(&mut org, ActionKind::Get, Outcome::Read(member("Enabled")), now());
+    let d = region::decide(&spec(), &org, &Policy::default(), now());
+    assert!(d.verdict.ready && d.action.is_none());
+
+    fold(&mut f, ActionKind::Get, Outcome::Read(member("Created")), now());
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite));
+    fold(&mut f, ActionKind::Invite, refusal(), now());
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.verdict.reason, Reason::Unprocessed);
+    assert_eq!(
+        d.status.and_then(|s| s.processing_result).as_deref(),
+        Some("already a member of an organization")
+    );
+}
+
 fn claim(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Claim {
     Claim {
         namespace: ns.into(),

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::error::AwsError;
-use crate::plan::ObservedMember;
+use crate::plan::{ObservedMember, OrganizationRole};
 
 /// One entry of UnprocessedAccounts. AWS models both fields as optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,4 +43,10 @@ pub trait MembershipApi: Send + Sync + 'static {
     async fn delete_members(&self, region: &str, account_ids: &[String]) -> Result<Vec<Unprocessed>, AwsError>;
     /// Every member, paginated (OnlyAssociated=false when `all`).
     async fn list_members(&self, region: &str, all: bool) -> Result<Vec<MemberRecord>, AwsError>;
+    /// DescribeOrganizationConfiguration: `Administrator` when it answers; the refusal of
+    /// a non-administrator comes back as the error (see `organization::role_from`).
+    /// Implementations that cannot tell keep the default.
+    async fn organization_role(&self, _region: &str) -> Result<OrganizationRole, AwsError> {
+        Ok(OrganizationRole::Unknown)
+    }
 }

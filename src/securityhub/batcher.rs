@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::api::{MembershipApi, ReadResult, Unprocessed};
 use super::error::AwsError;
+use super::organization::OrganizationRoles;
 use super::ratelimit::RateLimiter;
-use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
+use crate::plan::{ActionKind, ErrorClass, Failure, Observed, OrganizationRole, Outcome};
 
 /// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
 const OVERFLOW: &str = "maximum number of results exceeded";
@@ -55,6 +56,7 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     observer: Arc<dyn CallObserver>,
     config: BatchConfig,
+    roles: OrganizationRoles,
 }
 
 impl Batcher {
@@ -74,6 +76,7 @@ impl Batcher {
                 limiter,
                 observer,
                 config,
+                roles: OrganizationRoles::default(),
             }),
             queues: Mutex::new(HashMap::new()),
         }
@@ -95,6 +98,15 @@ impl Batcher {
         answer
             .await
             .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
+    }
+
+    /// The administrator's organization role in `region` (asked once, then remembered).
+    pub async fn organization_role(&self, region: &str) -> OrganizationRole {
+        let inner = &self.inner;
+        inner
+            .roles
+            .get(region, &*inner.api, &inner.limiter, &*inner.observer)
+            .await
     }
 
     /// The queue for (region, kind), starting its worker on first use.

@@ -6,6 +6,7 @@ mod accept;
 mod api;
 mod batcher;
 mod error;
+mod organization;
 mod ratelimit;
 mod sdk;
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
 use super::error::AwsError;
-use crate::plan::ObservedMember;
+use crate::plan::{ObservedMember, OrganizationRole};
 
 /// Per-attempt limit on one AWS request; a hung connection must not hold a batch forever.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,6 +167,15 @@ impl MembershipApi for SdkMembership {
             .await
             .map_err(|e| AwsError::from_sdk(&e))?;
         Ok(unprocessed(out.unprocessed_accounts()))
+    }
+
+    async fn organization_role(&self, region: &str) -> Result<OrganizationRole, AwsError> {
+        self.client(region)
+            .describe_organization_configuration()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        Ok(OrganizationRole::Administrator)
     }
 
     async fn list_members(&self, region: &str, all: bool) -> Result<Vec<MemberRecord>, AwsError> {

@@ -81,6 +81,30 @@ def test_organization_configuration(emu):
     assert config["OrganizationConfiguration"]["ConfigurationType"] == "CENTRAL"
 
 
+def test_organization_configuration_belongs_to_the_organization_administrator(emu, start_emulator):
+    # No organization at all: AWS's refusal of a non-administrator, HTTP 401.
+    alone = start_emulator("--rate", "0").client(ADMIN)
+    for call in (alone.describe_organization_configuration, lambda: alone.update_organization_configuration(AutoEnable=True)):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_code(excinfo) == "InvalidAccessException"
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+        assert f"Account {ADMIN} is not an administrator for this organization" in str(excinfo.value)
+    # Once a delegated administrator is designated, only it administers the organization:
+    # another administrator adds an organization account as an invitation-based member.
+    emu.client("999999999999").enable_organization_admin_account(AdminAccountId=ADMIN)
+    other = emu.client("222222222222")
+    other.enable_security_hub()
+    with pytest.raises(ClientError) as excinfo:
+        other.describe_organization_configuration()
+    assert error_code(excinfo) == "InvalidAccessException"
+    assert emu.client(ADMIN).describe_organization_configuration()["AutoEnable"] is False
+    other.create_members(AccountDetails=[{"AccountId": "444444444444"}])
+    assert other.get_members(AccountIds=["444444444444"])["Members"][0]["MemberStatus"] == "Created"
+    emu.client(ADMIN).create_members(AccountDetails=[{"AccountId": "555555555555"}])
+    assert emu.client(ADMIN).get_members(AccountIds=["555555555555"])["Members"][0]["MemberStatus"] == "Enabled"
+
+
 def test_organization_admin_accounts(emu):
     management = emu.client("999999999999")
     out = management.enable_organization_admin_account(AdminAccountId=ADMIN)
