@@ -58,6 +58,11 @@ pub struct RunArgs {
     #[arg(long, env = "SHO_CONCURRENCY", default_value_t = 256)]
     pub concurrency: u16,
 
+    /// Kubernetes API requests in flight at once (watches excepted). The client speaks
+    /// HTTP/1.1, so each one in flight is a connection of its own to the API server.
+    #[arg(long, env = "SHO_KUBE_MAX_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub kube_max_in_flight: u16,
+
     /// Decide and report in status and Events, but make no AWS writes.
     #[arg(long, env = "SHO_DRY_RUN")]
     pub dry_run: bool,

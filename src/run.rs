@@ -42,11 +42,21 @@ pub fn check_endpoints() -> Result<(), RunError> {
     Ok(())
 }
 
+/// A kube client with at most `max_in_flight` requests at once. kube's client speaks
+/// HTTP/1.1: without a cap, every concurrent status write or Event opens (and keeps idle)
+/// a TLS connection of its own, which cost the operator about 40 KiB each and the API
+/// server a handshake. A watch holds its slot only until its response starts.
+async fn kube_client(max_in_flight: u16) -> Result<Client, kube::Error> {
+    let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
+    let limit = tower::limit::ConcurrencyLimitLayer::new(max_in_flight.into());
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&limit).build())
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     init_logging(args.log_format, &args.log_level);
     check_endpoints()?;
-    let client = Client::try_default().await?;
+    let client = kube_client(args.kube_max_in_flight).await?;
     let sdk = load_sdk_config().await;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());

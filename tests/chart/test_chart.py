@@ -86,7 +86,8 @@ def test_default_container_args_env_probes(helm):
     assert c["image"] == "ghcr.io/securityhub-operator/securityhub-operator:0.1.0"
     assert c["args"] == [
         "run", "--regions=us-east-1", "--resync-enabled=1h", "--resync-pending=5m", "--max-batch-size=50",
-        "--batch-window=200ms", "--api-rate=10", "--api-burst=30", "--concurrency=32", "--leader-election",
+        "--batch-window=200ms", "--api-rate=10", "--api-burst=30", "--concurrency=32", "--kube-max-in-flight=32",
+        "--leader-election",
         "--leader-election-id=securityhub-operator", "--lease-duration=15s",
         "--metrics-bind-address=0.0.0.0:8080", "--log-format=json", "--log-level=info",
     ]
@@ -198,7 +199,8 @@ def test_full_values_render(helm):
     assert c["args"] == [
         "run", "--regions=eu-west-1,us-east-1,us-gov-west-1", "--watch-namespace=security",
         "--watch-namespace=payments", "--resync-enabled=30m", "--resync-pending=2m", "--max-batch-size=25",
-        "--batch-window=500ms", "--api-rate=5.5", "--api-burst=12", "--concurrency=8", "--dry-run",
+        "--batch-window=500ms", "--api-rate=5.5", "--api-burst=12", "--concurrency=8", "--kube-max-in-flight=16",
+        "--dry-run",
         "--leader-election", "--leader-election-id=sho-leader", "--lease-duration=30s",
         "--metrics-bind-address=0.0.0.0:9090", "--log-format=text", "--log-level=securityhub_operator=debug,info",
         "--some-future-flag=1",
