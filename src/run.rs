@@ -49,7 +49,9 @@ pub fn check_endpoints() -> Result<(), RunError> {
 async fn kube_client(max_in_flight: u16) -> Result<Client, kube::Error> {
     let config = kube::Config::infer().await.map_err(kube::Error::InferConfig)?;
     let limit = tower::limit::ConcurrencyLimitLayer::new(max_in_flight.into());
-    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&limit).build())
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&limit)
+        .build())
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.

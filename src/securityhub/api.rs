@@ -43,6 +43,22 @@ pub trait MembershipApi: Send + Sync + 'static {
     async fn delete_members(&self, region: &str, account_ids: &[String]) -> Result<Vec<Unprocessed>, AwsError>;
     /// Every member, paginated (OnlyAssociated=false when `all`).
     async fn list_members(&self, region: &str, all: bool) -> Result<Vec<MemberRecord>, AwsError>;
+    /// Whether `list_members_page` works (the batcher then may sweep instead of reading by 50).
+    fn lists_members(&self) -> bool {
+        false
+    }
+    /// One ListMembers page (OnlyAssociated=false, 50 per page) and the next page's token.
+    async fn list_members_page(
+        &self,
+        _region: &str,
+        _next_token: Option<String>,
+    ) -> Result<(Vec<MemberRecord>, Option<String>), AwsError> {
+        Err(AwsError::new(
+            crate::plan::ErrorClass::Unsupported,
+            "NotImplemented",
+            "this membership API does not list members page by page",
+        ))
+    }
     /// DescribeOrganizationConfiguration: `Administrator` when it answers; the refusal of
     /// a non-administrator comes back as the error (see `organization::role_from`).
     /// Implementations that cannot tell keep the default.

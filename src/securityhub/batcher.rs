@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::api::{MembershipApi, ReadResult, Unprocessed};
+use super::api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
 use super::error::AwsError;
 use super::organization::OrganizationRoles;
 use super::ratelimit::RateLimiter;
+use super::sweep::Roster;
 use crate::plan::{ActionKind, ErrorClass, Failure, Observed, OrganizationRole, Outcome};
 
 /// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
@@ -57,6 +58,7 @@ struct Inner {
     observer: Arc<dyn CallObserver>,
     config: BatchConfig,
     roles: OrganizationRoles,
+    roster: Mutex<Roster>,
 }
 
 impl Batcher {
@@ -77,6 +79,7 @@ impl Batcher {
                 observer,
                 config,
                 roles: OrganizationRoles::default(),
+                roster: Mutex::new(Roster::default()),
             }),
             queues: Mutex::new(HashMap::new()),
         }
@@ -179,10 +182,94 @@ async fn worker(
                 },
             }
         }
+        if kind == ActionKind::Get
+            && let Some(pages) = sweep_budget(&inner, &region, batch.len() + rx.len())
+        {
+            // Every read queued now is answered by one sweep.
+            while let Ok(r) = rx.try_recv() {
+                batch.push(r);
+            }
+            let (inner, region, tx) = (inner.clone(), region.clone(), tx.clone());
+            tokio::spawn(async move { sweep(&inner, &region, batch, pages, &tx).await });
+            continue;
+        }
         let inner = inner.clone();
         let region = region.clone();
         let tx = tx.clone();
         tokio::spawn(async move { execute(&inner, &region, kind, batch, &tx).await });
+    }
+}
+
+fn sweep_budget(inner: &Inner, region: &str, reads: usize) -> Option<usize> {
+    if !inner.api.lists_members() {
+        return None;
+    }
+    crate::sync::lock(&inner.roster).sweep_budget(region, reads, inner.config.max_batch)
+}
+
+/// Answers `batch` (reads) from ListMembers of at most `pages` pages; when the list is
+/// longer, or a page fails, the reads go back to the queue as GetMembers.
+async fn sweep(
+    inner: &Inner,
+    region: &str,
+    batch: Vec<Request>,
+    pages: usize,
+    requeue: &mpsc::UnboundedSender<Request>,
+) {
+    let mut listed = Vec::new();
+    let mut token = None;
+    let mut complete = false;
+    for page in 0..pages {
+        if page > 0 {
+            inner.limiter.acquire(region).await;
+        }
+        let started = Instant::now();
+        let answer = inner.api.list_members_page(region, token.take()).await;
+        let label = answer.as_ref().map_or_else(|e| e.code.clone(), |_| "ok".to_string());
+        let count = answer.as_ref().map_or(0, |(members, _)| members.len());
+        inner.observer.call("ListMembers", &label, count, started.elapsed());
+        match answer {
+            Ok((members, next)) => {
+                listed.extend(members);
+                match next {
+                    Some(next) => token = Some(next),
+                    None => {
+                        complete = true;
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(region, code = %e.code, "sweep failed; reading by GetMembers");
+                break;
+            }
+        }
+    }
+    if !complete {
+        crate::sync::lock(&inner.roster).abandoned(region, listed.len() + 1);
+        for request in batch {
+            if let Err(mpsc::error::SendError(r)) = requeue.send(request) {
+                let _ = r
+                    .reply
+                    .send(Outcome::Failed(internal(ActionKind::Get, "the batcher stopped")));
+            }
+        }
+        return;
+    }
+    crate::sync::lock(&inner.roster).swept(region, listed.len());
+    tracing::debug!(
+        region,
+        reads = batch.len(),
+        members = listed.len(),
+        "reads answered by a ListMembers sweep"
+    );
+    let by_account: HashMap<&str, &MemberRecord> = listed.iter().map(|m| (m.account_id.as_str(), m)).collect();
+    for request in batch {
+        let observed = match by_account.get(request.account_id.as_str()) {
+            Some(m) => Observed::Member(m.member.clone()),
+            None => Observed::Absent,
+        };
+        let _ = request.reply.send(Outcome::Read(observed));
     }
 }
 
@@ -230,7 +317,13 @@ async fn execute(
                 let _ = request.reply.send(read_outcome(&request.account_id, Ok(read.clone())));
             }
         }
-        Ok(Answer::Write(unprocessed)) => reply_writes(kind, batch, &unprocessed, requeue),
+        Ok(Answer::Write(unprocessed)) => {
+            if kind == ActionKind::Create {
+                let created = ids.len().saturating_sub(unprocessed.len());
+                crate::sync::lock(&inner.roster).created(region, created);
+            }
+            reply_writes(kind, batch, &unprocessed, requeue)
+        }
     }
 }
 

@@ -16,6 +16,9 @@ struct Fake {
     refuse: Vec<(String, String)>,
     /// Accounts answered "Maximum number of results exceeded" on their first call only.
     overflow_once: StdMutex<Vec<String>>,
+    /// When set, ListMembers pages (50 each) of these members.
+    listing: Option<Vec<MemberRecord>>,
+    list_calls: StdMutex<usize>,
 }
 
 impl Fake {
@@ -96,6 +99,32 @@ impl MembershipApi for Fake {
     }
     async fn list_members(&self, _region: &str, _all: bool) -> Result<Vec<MemberRecord>, AwsError> {
         Ok(Vec::new())
+    }
+    fn lists_members(&self) -> bool {
+        self.listing.is_some()
+    }
+    async fn list_members_page(
+        &self,
+        _region: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<MemberRecord>, Option<String>), AwsError> {
+        *self.list_calls.lock().expect("lock") += 1;
+        let all = self.listing.clone().unwrap_or_default();
+        let start: usize = token.map_or(0, |t| t.parse().unwrap_or(0));
+        let end = (start + 50).min(all.len());
+        let next = (end < all.len()).then(|| end.to_string());
+        Ok((all[start..end].to_vec(), next))
+    }
+}
+
+fn enabled(id: String) -> MemberRecord {
+    MemberRecord {
+        account_id: id,
+        email: None,
+        member: ObservedMember {
+            status: "Enabled".into(),
+            ..ObservedMember::default()
+        },
     }
 }
 
@@ -303,4 +332,64 @@ async fn a_steady_trickle_fills_batches_and_a_lone_request_waits_one_window() {
         Duration::from_millis(50),
         "a lone request waits one window"
     );
+}
+
+#[tokio::test]
+async fn a_wave_of_reads_in_a_small_region_is_answered_by_one_sweep() {
+    let fake = Arc::new(Fake {
+        listing: Some(vec![enabled(account(1))]),
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake.clone(), 50), ActionKind::Get, 120).await;
+    assert_eq!(*fake.list_calls.lock().expect("lock"), 1);
+    assert!(
+        fake.calls(ActionKind::Get).is_empty(),
+        "no GetMembers: {:?}",
+        fake.calls(ActionKind::Get)
+    );
+    assert!(matches!(&outcomes[1], Outcome::Read(Observed::Member(m)) if m.status == "Enabled"));
+    assert!(
+        outcomes
+            .iter()
+            .enumerate()
+            .all(|(i, o)| i == 1 || *o == Outcome::Read(Observed::Absent))
+    );
+}
+
+#[tokio::test]
+async fn a_region_longer_than_the_sweep_budget_is_read_by_get_members() {
+    let fake = Arc::new(Fake {
+        listing: Some(
+            (1000..1200)
+                .map(account)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(enabled)
+                .collect(),
+        ),
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake.clone(), 50), ActionKind::Get, 120).await;
+    assert_eq!(
+        *fake.list_calls.lock().expect("lock"),
+        1,
+        "a probe of one page, then no more sweeps"
+    );
+    let gets = fake.calls(ActionKind::Get);
+    assert_eq!(gets.iter().map(Vec::len).sum::<usize>(), 120, "{gets:?}");
+    assert!(gets.len() <= 4, "{:?}", gets.iter().map(Vec::len).collect::<Vec<_>>());
+    // The fake's GetMembers lists accounts ending in 1.
+    assert!(matches!(&outcomes[1], Outcome::Read(Observed::Member(_))));
+    assert_eq!(outcomes[2], Outcome::Read(Observed::Absent));
+}
+
+#[tokio::test]
+async fn the_per_member_baseline_never_sweeps() {
+    let fake = Arc::new(Fake {
+        listing: Some(Vec::new()),
+        ..Fake::default()
+    });
+    submit_all(&batcher(fake.clone(), 1), ActionKind::Get, 20).await;
+    assert_eq!(*fake.list_calls.lock().expect("lock"), 0);
+    assert_eq!(fake.calls(ActionKind::Get).len(), 20);
 }

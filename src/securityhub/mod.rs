@@ -9,6 +9,7 @@ mod error;
 mod organization;
 mod ratelimit;
 mod sdk;
+mod sweep;
 
 pub use accept::{AcceptOutcome, MemberSide, SdkMemberSide};
 pub use api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};

@@ -169,6 +169,28 @@ impl MembershipApi for SdkMembership {
         Ok(unprocessed(out.unprocessed_accounts()))
     }
 
+    fn lists_members(&self) -> bool {
+        true
+    }
+
+    async fn list_members_page(
+        &self,
+        region: &str,
+        next_token: Option<String>,
+    ) -> Result<(Vec<MemberRecord>, Option<String>), AwsError> {
+        let out = self
+            .client(region)
+            .list_members()
+            .only_associated(false)
+            .max_results(50)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        let next = out.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        Ok((out.members().iter().filter_map(record).collect(), next))
+    }
+
     async fn organization_role(&self, region: &str) -> Result<OrganizationRole, AwsError> {
         self.client(region)
             .describe_organization_configuration()
