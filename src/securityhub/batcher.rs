@@ -147,13 +147,20 @@ async fn worker(
     let max = inner.config.max_batch;
     let window = inner.config.window;
     while let Some(first) = rx.recv().await {
+        // Reads in a region one ListMembers page long are not limited to 50 a batch: a
+        // sweep answers any number of them with that one page.
+        let limit = if kind == ActionKind::Get && one_page_sweep(&inner, &region) {
+            usize::MAX
+        } else {
+            max
+        };
         let mut batch = vec![first];
         // Open while requests keep coming (each one holds it open another window), but
         // never longer than MAX_WINDOWS windows after the first: reconciles reach the same
         // step a few at a time, paced by their Kubernetes writes, not all at once.
         let cap = tokio::time::Instant::now() + window * MAX_WINDOWS;
         let mut deadline = (tokio::time::Instant::now() + window).min(cap);
-        while batch.len() < max {
+        while batch.len() < limit {
             tokio::select! {
                 next = rx.recv() => match next {
                     Some(r) => {
@@ -173,7 +180,7 @@ async fn worker(
             tokio::select! {
                 biased;
                 () = &mut token => break,
-                next = rx.recv(), if batch.len() < max => match next {
+                next = rx.recv(), if batch.len() < limit => match next {
                     Some(r) => batch.push(r),
                     None => {
                         (&mut token).await;
@@ -193,12 +200,27 @@ async fn worker(
             tokio::spawn(async move { sweep(&inner, &region, batch, pages, &tx).await });
             continue;
         }
+        // No sweep after all: GetMembers takes 50; the rest waits for the next batch.
+        for extra in batch.split_off(batch.len().min(max)) {
+            if let Err(mpsc::error::SendError(r)) = tx.send(extra) {
+                let _ = r.reply.send(Outcome::Failed(internal(kind, "the batcher stopped")));
+            }
+        }
         let inner = inner.clone();
         let region = region.clone();
         let tx = tx.clone();
         tokio::spawn(async move { execute(&inner, &region, kind, batch, &tx).await });
     }
 }
+
+/// Whether a sweep of `region` is expected to take one page.
+fn one_page_sweep(inner: &Inner, region: &str) -> bool {
+    inner.api.lists_members()
+        && crate::sync::lock(&inner.roster).sweep_budget(region, PAGE_READS, inner.config.max_batch) == Some(1)
+}
+
+/// Reads that make a one-page sweep worth it (two GetMembers calls' worth).
+const PAGE_READS: usize = 2 * super::sweep::PAGE;
 
 fn sweep_budget(inner: &Inner, region: &str, reads: usize) -> Option<usize> {
     if !inner.api.lists_members() {
