@@ -7,7 +7,7 @@ use securityhub_operator::cli::{Cli, Command, DocsPage, run_flags_markdown};
 
 /// mimalloc instead of glibc malloc: with 10,000 cached objects rewritten as their status
 /// changes, glibc's arenas kept about 20 MiB more resident for the same live data
-/// (BENCHMARKS.md, "Memory").
+/// (BENCHMARKS.md, "Memory"). `.cargo/config.toml` builds it with lazily committed arenas.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
