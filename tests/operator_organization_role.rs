@@ -30,11 +30,7 @@ async fn created_members_are_invited_without_a_read_back_unless_they_may_be_orga
     let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=50ms"];
     let env = Env::start("orgrole", &emulator_args, &operator_args).await?;
     // Another account is the organization's delegated administrator: ours is not.
-    env.aws_as(&format!("AKIA{OTHER_ADMIN}EXAM"), "us-east-1")
-        .enable_organization_admin_account()
-        .admin_account_id(OTHER_ADMIN)
-        .send()
-        .await?;
+    designate(&env, OTHER_ADMIN).await?;
     let client = env.client().await?;
     namespace(&client, "t-role").await?;
 
@@ -65,11 +61,7 @@ async fn created_members_are_invited_without_a_read_back_unless_they_may_be_orga
     // Now our administrator is designated too, but the operator still remembers "not an
     // administrator": the organization account comes back Enabled, the invitation is
     // refused, the read-back shows Enabled.
-    env.aws_as(&format!("AKIA{OTHER_ADMIN}EXAM"), "us-east-1")
-        .enable_organization_admin_account()
-        .admin_account_id("111111111111")
-        .send()
-        .await?;
+    designate(&env, "111111111111").await?;
     apply_member(
         &client,
         "t-role",
@@ -95,6 +87,16 @@ async fn created_members_are_invited_without_a_read_back_unless_they_may_be_orga
         env.emulator.member_status(ORG, "us-east-1").await?.as_deref(),
         Some("Enabled")
     );
+    Ok(())
+}
+
+/// Designates `admin` as a delegated administrator of the organization in us-east-1.
+async fn designate(env: &Env, admin: &str) -> Result<(), Error> {
+    env.aws_as(&format!("AKIA{OTHER_ADMIN}EXAM"), "us-east-1")
+        .enable_organization_admin_account()
+        .admin_account_id(admin)
+        .send()
+        .await?;
     Ok(())
 }
 

@@ -202,9 +202,7 @@ async fn worker(
         }
         // No sweep after all: GetMembers takes 50; the rest waits for the next batch.
         for extra in batch.split_off(batch.len().min(max)) {
-            if let Err(mpsc::error::SendError(r)) = tx.send(extra) {
-                let _ = r.reply.send(Outcome::Failed(internal(kind, "the batcher stopped")));
-            }
+            requeue_or_fail(&tx, extra, kind);
         }
         let inner = inner.clone();
         let region = region.clone();
@@ -213,10 +211,16 @@ async fn worker(
     }
 }
 
+/// Puts `request` back into its queue; if the worker is gone, tells the caller so.
+fn requeue_or_fail(queue: &mpsc::UnboundedSender<Request>, request: Request, kind: ActionKind) {
+    if let Err(mpsc::error::SendError(r)) = queue.send(request) {
+        let _ = r.reply.send(Outcome::Failed(internal(kind, "the batcher stopped")));
+    }
+}
+
 /// Whether a sweep of `region` is expected to take one page.
 fn one_page_sweep(inner: &Inner, region: &str) -> bool {
-    inner.api.lists_members()
-        && crate::sync::lock(&inner.roster).sweep_budget(region, PAGE_READS, inner.config.max_batch) == Some(1)
+    sweep_budget(inner, region, PAGE_READS) == Some(1)
 }
 
 /// Reads that make a one-page sweep worth it (two GetMembers calls' worth).
@@ -270,11 +274,7 @@ async fn sweep(
     if !complete {
         crate::sync::lock(&inner.roster).abandoned(region, listed.len() + 1);
         for request in batch {
-            if let Err(mpsc::error::SendError(r)) = requeue.send(request) {
-                let _ = r
-                    .reply
-                    .send(Outcome::Failed(internal(ActionKind::Get, "the batcher stopped")));
-            }
+            requeue_or_fail(requeue, request, ActionKind::Get);
         }
         return;
     }
