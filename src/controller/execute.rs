@@ -6,18 +6,32 @@ use futures::future::join_all;
 
 use super::context::Context;
 use crate::plan::{Action, ActionKind, ErrorClass, Failure, Outcome, RegionFacts, fold};
-use crate::securityhub::AcceptOutcome;
+use crate::securityhub::{AcceptOutcome, Promise};
+
+/// Announces the batched calls among `actions` to the batcher (before the Kubernetes
+/// write that must precede them), one promise per action.
+pub fn promise(ctx: &Context, actions: &[Action]) -> Vec<Option<Promise>> {
+    actions
+        .iter()
+        .map(|a| (a.kind != ActionKind::Accept).then(|| ctx.batcher.promise(&a.region, a.kind)))
+        .collect()
+}
 
 /// Executes `actions` and records their outcomes in `facts` (matched by region).
-pub async fn execute(ctx: &Context, actions: Vec<Action>, facts: &mut [RegionFacts]) {
-    let outcomes = join_all(actions.into_iter().map(|a| async move {
-        // A create's result depends on the organization role: ask (once per region) first.
-        let role = match a.kind {
-            ActionKind::Create => Some(ctx.batcher.organization_role(&a.region).await),
-            _ => None,
-        };
-        let outcome = run(ctx, &a).await;
-        (a, role, outcome)
+/// `promises`, when given, match `actions` one to one and are withdrawn as each is submitted.
+pub async fn execute(ctx: &Context, actions: Vec<Action>, promises: Vec<Option<Promise>>, facts: &mut [RegionFacts]) {
+    let mut promises = promises.into_iter();
+    let outcomes = join_all(actions.into_iter().map(|a| {
+        let promise = promises.next().flatten();
+        async move {
+            // A create's result depends on the organization role: ask (once per region) first.
+            let role = match a.kind {
+                ActionKind::Create => Some(ctx.batcher.organization_role(&a.region).await),
+                _ => None,
+            };
+            let outcome = run(ctx, &a, promise).await;
+            (a, role, outcome)
+        }
     }))
     .await;
     let now = Utc::now();
@@ -32,12 +46,11 @@ pub async fn execute(ctx: &Context, actions: Vec<Action>, facts: &mut [RegionFac
     }
 }
 
-async fn run(ctx: &Context, a: &Action) -> Outcome {
+async fn run(ctx: &Context, a: &Action, promise: Option<Promise>) -> Outcome {
     if a.kind != ActionKind::Accept {
-        return ctx
-            .batcher
-            .submit(&a.region, a.kind, &a.account_id, a.email.clone())
-            .await;
+        let reply = ctx.batcher.submit(&a.region, a.kind, &a.account_id, a.email.clone());
+        drop(promise);
+        return reply.await;
     }
     let (Some(accept), Some(admin)) = (&a.accept, &a.administrator_id) else {
         return Outcome::Failed(Failure::Aws {

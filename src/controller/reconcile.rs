@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::future::{self, BoxFuture, Either};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -12,7 +13,7 @@ use kube::{Api, ResourceExt};
 
 use super::context::Context;
 use super::error::Error;
-use super::execute::execute;
+use super::execute::{execute, promise};
 use super::status::{announce, build_status, publish, write_status};
 use crate::api::{FINALIZER, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
 use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, ownership};
@@ -112,21 +113,43 @@ async fn converge(
         }
     };
     let mut planned = decide(&facts);
+    // The claim's Event goes out while the calls run, neither waiting for the other.
+    let mut event: Option<BoxFuture<'_, ()>> = None;
     for _ in 0..MAX_ROUNDS {
+        let mut promises = Vec::new();
         if !planned.claims.is_empty() {
+            // The calls after this write are announced first, so their batches wait for them.
+            promises = promise(ctx, &planned.actions);
             let status = build_status(obj, current, &planned);
             write_status(ctx, obj, current, &status).await?;
-            announce(ctx, obj, current, &status).await;
-            *current = status;
+            let before = std::mem::replace(current, status.clone());
+            event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
                 f.previous = current.regions.iter().find(|r| r.region == f.region).cloned();
+                f.claimed_now = true;
             }
         }
         if planned.actions.is_empty() {
             break;
         }
-        execute(ctx, planned.actions.clone(), &mut facts).await;
+        let run = execute(ctx, planned.actions.clone(), promises, &mut facts);
+        event = match event.take() {
+            None => {
+                run.await;
+                None
+            }
+            Some(pending) => match future::select(Box::pin(run), pending).await {
+                Either::Left(((), pending)) => Some(pending),
+                Either::Right(((), run)) => {
+                    run.await;
+                    None
+                }
+            },
+        };
         planned = decide(&facts);
+    }
+    if let Some(pending) = event {
+        pending.await;
     }
     Ok(planned)
 }

@@ -195,6 +195,8 @@ pub struct RegionFacts {
     pub failure: Option<Failure>,
     /// The administrator's organization role in this region, when the shell asked.
     pub organization: OrganizationRole,
+    /// This reconcile recorded the claim (`previous.managed`) just now, before its create.
+    pub claimed_now: bool,
 }
 
 impl RegionFacts {
@@ -209,6 +211,7 @@ impl RegionFacts {
             attempted: Vec::new(),
             failure: None,
             organization: OrganizationRole::Unknown,
+            claimed_now: false,
         }
     }
 

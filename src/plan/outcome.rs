@@ -26,7 +26,15 @@ pub fn fold(facts: &mut RegionFacts, kind: ActionKind, outcome: Outcome, now: Da
             kind: ActionKind::Create,
             result,
         }) if is_already_member(&result) => {
-            // The member exists after all: read it and carry on from what AWS reports.
+            // The member exists after all: read it and carry on from what AWS reports. If
+            // this reconcile claimed it just now, the member predates the claim (someone
+            // else added it after our last read): withdraw the claim, so the member is
+            // treated as existing (AlreadyExists, or adopted with spec.adopt).
+            if std::mem::take(&mut facts.claimed_now)
+                && let Some(previous) = facts.previous.as_mut()
+            {
+                previous.managed = false;
+            }
             facts.observed = Observed::NotRead;
         }
         Outcome::Failed(Failure::Unprocessed {

@@ -693,6 +693,37 @@ fn fold_turns_already_member_into_a_reread_and_invite_into_invited() {
     assert_eq!(f.attempted, vec![ActionKind::Invite]);
 }
 
+/// A create refused as "already a member" right after this reconcile's claim means the
+/// member predates the claim: the claim is withdrawn and the member left alone (unless
+/// adopt); after an earlier reconcile's claim it is ours (AWS listed our create late).
+#[test]
+fn already_member_after_a_fresh_claim_withdraws_the_claim() {
+    let refused = || {
+        Outcome::Failed(Failure::Unprocessed {
+            kind: ActionKind::Create,
+            result: "The request is rejected because the given account ID is already a member or associated member of the current account.".into(),
+        })
+    };
+    let read_back = |mut f: RegionFacts, spec: &Spec| {
+        fold(&mut f, ActionKind::Create, refused(), now());
+        fold(&mut f, ActionKind::Get, Outcome::Read(member("Enabled")), now());
+        region::decide(spec, &f, &Policy::default(), now())
+    };
+    let mut fresh = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
+    fresh.claimed_now = true;
+    let d = read_back(fresh.clone(), &spec());
+    assert_eq!(d.verdict.reason, Reason::AlreadyExists);
+    assert_eq!(d.action, None);
+    assert!(!d.status.expect("status").managed, "the claim is withdrawn");
+    let d = read_back(fresh, &with(|s| s.adopt = true));
+    assert!(d.claim, "adopted instead");
+    assert!(d.status.expect("status").managed);
+    let earlier = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
+    let d = read_back(earlier, &spec());
+    assert_ne!(d.verdict.reason, Reason::AlreadyExists);
+    assert!(d.status.expect("status").managed, "an earlier claim stands");
+}
+
 /// Create, as the reconcile sees it, under each organization role: invite at once only
 /// when no created member can be an organization account.
 #[test]

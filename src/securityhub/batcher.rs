@@ -1,8 +1,13 @@
 //! Coalesces the calls of many concurrent reconciles into few AWS requests: requests for
 //! the same (region, operation) wait at most `window` and go out in batches of at most
 //! `max_batch` accounts; every caller gets its own account's outcome back.
+//!
+//! A reconcile that must write to Kubernetes before its call (a claim before a create)
+//! promises the call first: while promised calls are on their way a batch stays open
+//! longer, so calls paced by API-server writes still leave in full batches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +24,8 @@ use crate::plan::{ActionKind, ErrorClass, Failure, Observed, OrganizationRole, O
 const OVERFLOW: &str = "maximum number of results exceeded";
 /// A batch closes at the latest this many windows after its first request.
 const MAX_WINDOWS: u32 = 5;
+/// ... or this many while calls promised for it are still on their way.
+const MAX_PROMISED_WINDOWS: u32 = 15;
 /// How often an overflowed account is put back into a later batch before giving up.
 const MAX_REQUEUES: u8 = 5;
 
@@ -46,10 +53,30 @@ struct Request {
 
 type Key = (String, ActionKind);
 
+/// One (region, operation) queue: its worker's inbox and the calls promised to it.
+#[derive(Clone)]
+struct Queue {
+    sender: mpsc::UnboundedSender<Request>,
+    promised: Arc<AtomicUsize>,
+}
+
+/// A call announced before it is submitted; dropping it (after the submit, or when the
+/// call is not made after all) withdraws the announcement.
+#[must_use = "a promise is withdrawn when dropped"]
+pub struct Promise {
+    promised: Arc<AtomicUsize>,
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        self.promised.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The batcher; cheap to share behind an `Arc`.
 pub struct Batcher {
     inner: Arc<Inner>,
-    queues: Mutex<HashMap<Key, mpsc::UnboundedSender<Request>>>,
+    queues: Mutex<HashMap<Key, Queue>>,
 }
 
 struct Inner {
@@ -86,21 +113,51 @@ impl Batcher {
     }
 
     /// Runs `kind` for one account in `region` as part of a batch and returns its outcome.
-    pub async fn submit(&self, region: &str, kind: ActionKind, account_id: &str, email: Option<String>) -> Outcome {
+    ///
+    /// The request is queued when this is called, not when the future is first polled,
+    /// so a caller may withdraw its [`Promise`] right after.
+    pub fn submit(
+        &self,
+        region: &str,
+        kind: ActionKind,
+        account_id: &str,
+        email: Option<String>,
+    ) -> impl Future<Output = Outcome> + Send + use<> {
         let (reply, answer) = oneshot::channel();
-        let request = Request {
-            account_id: account_id.to_string(),
-            email,
-            requeues: 0,
-            reply,
+        let known_absent = kind == ActionKind::Get && self.known_absent(region, account_id);
+        let sent = if known_absent {
+            let _ = reply.send(Outcome::Read(Observed::Absent));
+            true
+        } else {
+            let request = Request {
+                account_id: account_id.to_string(),
+                email,
+                requeues: 0,
+                reply,
+            };
+            self.queue(region, kind).sender.send(request).is_ok()
         };
-        let sender = self.queue(region, kind);
-        if sender.send(request).is_err() {
-            return Outcome::Failed(internal(kind, "the batcher stopped"));
+        async move {
+            if !sent {
+                return Outcome::Failed(internal(kind, "the batcher stopped"));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
+    }
+
+    /// Whether a recent sweep shows `account_id` absent (answered without a call).
+    fn known_absent(&self, region: &str, account_id: &str) -> bool {
+        crate::sync::lock(&self.inner.roster).known_absent(region, account_id)
+    }
+
+    /// Announces a `kind` call in `region` that will be submitted soon (after a
+    /// Kubernetes write): batches of that kind wait longer for it.
+    pub fn promise(&self, region: &str, kind: ActionKind) -> Promise {
+        let promised = self.queue(region, kind).promised;
+        promised.fetch_add(1, Ordering::SeqCst);
+        Promise { promised }
     }
 
     /// The administrator's organization role in `region` (asked once, then remembered).
@@ -113,14 +170,18 @@ impl Batcher {
     }
 
     /// The queue for (region, kind), starting its worker on first use.
-    fn queue(&self, region: &str, kind: ActionKind) -> mpsc::UnboundedSender<Request> {
+    fn queue(&self, region: &str, kind: ActionKind) -> Queue {
         let mut queues = crate::sync::lock(&self.queues);
         queues
             .entry((region.to_string(), kind))
             .or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(worker(self.inner.clone(), region.to_string(), kind, rx, tx.clone()));
-                tx
+                let (sender, rx) = mpsc::unbounded_channel();
+                let queue = Queue {
+                    sender,
+                    promised: Arc::new(AtomicUsize::new(0)),
+                };
+                tokio::spawn(worker(self.inner.clone(), region.to_string(), kind, rx, queue.clone()));
+                queue
             })
             .clone()
     }
@@ -142,8 +203,9 @@ async fn worker(
     region: String,
     kind: ActionKind,
     mut rx: mpsc::UnboundedReceiver<Request>,
-    tx: mpsc::UnboundedSender<Request>,
+    queue: Queue,
 ) {
+    let Queue { sender: tx, promised } = queue;
     let max = inner.config.max_batch;
     let window = inner.config.window;
     while let Some(first) = rx.recv().await {
@@ -157,11 +219,17 @@ async fn worker(
         let mut batch = vec![first];
         // Open while requests keep coming (each one holds it open another window), but
         // never longer than MAX_WINDOWS windows after the first: reconciles reach the same
-        // step a few at a time, paced by their Kubernetes writes, not all at once.
-        let cap = tokio::time::Instant::now() + window * MAX_WINDOWS;
-        let mut deadline = (tokio::time::Instant::now() + window).min(cap);
+        // step a few at a time, paced by their Kubernetes writes, not all at once. While
+        // promised requests are still on their way it stays open up to
+        // MAX_PROMISED_WINDOWS windows.
+        let opened = tokio::time::Instant::now();
+        let cap = opened + window * MAX_WINDOWS;
+        let promised_cap = opened + window * MAX_PROMISED_WINDOWS;
+        let mut deadline = (opened + window).min(cap);
         while batch.len() < limit {
             tokio::select! {
+                // Requests already queued join before the window's end is looked at.
+                biased;
                 next = rx.recv() => match next {
                     Some(r) => {
                         batch.push(r);
@@ -169,7 +237,13 @@ async fn worker(
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let now = tokio::time::Instant::now();
+                    if promised.load(Ordering::SeqCst) == 0 || now >= promised_cap {
+                        break;
+                    }
+                    deadline = (now + window).min(promised_cap);
+                }
             }
         }
         // The batch takes its token before it closes: while the rate limit holds it back,
@@ -278,7 +352,7 @@ async fn sweep(
         }
         return;
     }
-    crate::sync::lock(&inner.roster).swept(region, listed.len());
+    crate::sync::lock(&inner.roster).swept(region, listed.iter().map(|m| m.account_id.as_str()));
     tracing::debug!(
         region,
         reads = batch.len(),
@@ -335,17 +409,42 @@ async fn execute(
             }
         }
         Ok(Answer::Read(read)) => {
+            let mut roster = crate::sync::lock(&inner.roster);
+            for m in &read.members {
+                roster.exists(region, &m.account_id);
+            }
+            drop(roster);
             for request in batch {
                 let _ = request.reply.send(read_outcome(&request.account_id, Ok(read.clone())));
             }
         }
         Ok(Answer::Write(unprocessed)) => {
             if kind == ActionKind::Create {
-                let created = ids.len().saturating_sub(unprocessed.len());
-                crate::sync::lock(&inner.roster).created(region, created);
+                remember_creates(inner, region, &ids, &unprocessed);
             }
             reply_writes(kind, batch, &unprocessed, requeue)
         }
+    }
+}
+
+/// Tells the roster which accounts exist now: created, or refused as already members.
+fn remember_creates(inner: &Inner, region: &str, ids: &[String], unprocessed: &[Unprocessed]) {
+    let refusal = |id: &String| {
+        unprocessed
+            .iter()
+            .find(|u| u.account_id.as_ref() == Some(id))
+            .map(|u| u.processing_result.as_deref().unwrap_or_default())
+    };
+    let mut roster = crate::sync::lock(&inner.roster);
+    roster.created(
+        region,
+        ids.iter().filter(|id| refusal(id).is_none()).map(String::as_str),
+    );
+    for id in ids
+        .iter()
+        .filter(|id| refusal(id).is_some_and(crate::plan::is_already_member))
+    {
+        roster.exists(region, id);
     }
 }
 

@@ -393,3 +393,103 @@ async fn the_per_member_baseline_never_sweeps() {
     assert_eq!(*fake.list_calls.lock().expect("lock"), 0);
     assert_eq!(fake.calls(ActionKind::Get).len(), 20);
 }
+
+/// Ten creates: five now, five after `late` (each withdrawing a promise, when `promised`).
+async fn creates_in_two_groups(promised: bool, late: Duration) -> Vec<usize> {
+    let fake = Arc::new(Fake::default());
+    let b = batcher(fake.clone(), 50);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let b = b.clone();
+            let promise = promised.then(|| b.promise("us-east-1", ActionKind::Create));
+            tokio::spawn(async move {
+                if i >= 5 {
+                    tokio::time::sleep(late).await;
+                }
+                let reply = b.submit("us-east-1", ActionKind::Create, &account(i), None);
+                drop(promise);
+                reply.await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), Outcome::Done);
+    }
+    fake.calls(ActionKind::Create).iter().map(Vec::len).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn promised_requests_hold_a_batch_open_past_its_usual_close() {
+    // 400 ms is past the usual close (5 windows of 50 ms) and within 15 windows.
+    let late = Duration::from_millis(400);
+    assert_eq!(creates_in_two_groups(false, late).await, vec![5, 5]);
+    assert_eq!(creates_in_two_groups(true, late).await, vec![10]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_waits_for_promises_at_most_fifteen_windows() {
+    assert_eq!(
+        creates_in_two_groups(true, Duration::from_millis(900)).await,
+        vec![5, 5]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_withdrawn_promise_does_not_hold_the_batch() {
+    let fake = Arc::new(Fake::default());
+    let b = batcher(fake.clone(), 50);
+    drop(b.promise("us-east-1", ActionKind::Create));
+    let _kept = b.promise("us-east-1", ActionKind::Invite);
+    let started = tokio::time::Instant::now();
+    b.submit("us-east-1", ActionKind::Create, &account(1), None).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(50),
+        "one window, as without promises"
+    );
+}
+
+#[tokio::test]
+async fn after_a_sweep_unlisted_accounts_read_absent_without_a_call_until_created() {
+    let fake = Arc::new(Fake {
+        listing: Some(vec![enabled(account(1))]),
+        ..Fake::default()
+    });
+    let b = batcher(fake.clone(), 50);
+    submit_all(&b, ActionKind::Get, 120).await;
+    assert_eq!(*fake.list_calls.lock().expect("lock"), 1);
+    // A later read of an account the sweep did not list: no call at all.
+    assert_eq!(
+        b.submit("us-east-1", ActionKind::Get, &account(500), None).await,
+        Outcome::Read(Observed::Absent)
+    );
+    assert!(fake.calls(ActionKind::Get).is_empty());
+    // A listed account, or one created since, is read from AWS.
+    b.submit("us-east-1", ActionKind::Get, &account(1), None).await;
+    b.submit("us-east-1", ActionKind::Create, &account(500), None).await;
+    b.submit("us-east-1", ActionKind::Get, &account(500), None).await;
+    assert_eq!(fake.calls(ActionKind::Get), vec![vec![account(1)], vec![account(500)]]);
+    assert_eq!(*fake.list_calls.lock().expect("lock"), 1);
+}
+
+#[tokio::test]
+async fn a_create_refused_as_already_a_member_makes_the_account_known() {
+    let fake = Arc::new(Fake {
+        listing: Some(Vec::new()),
+        refuse: vec![(
+            account(7),
+            "The request is rejected because the given account ID is already a member or associated member of the current account.".into(),
+        )],
+        ..Fake::default()
+    });
+    let b = batcher(fake.clone(), 50);
+    submit_all(&b, ActionKind::Get, 120).await;
+    assert_eq!(
+        b.submit("us-east-1", ActionKind::Get, &account(7), None).await,
+        Outcome::Read(Observed::Absent),
+        "not listed by the sweep"
+    );
+    b.submit("us-east-1", ActionKind::Create, &account(7), None).await;
+    b.submit("us-east-1", ActionKind::Get, &account(7), None).await;
+    assert_eq!(fake.calls(ActionKind::Get), vec![vec![account(7)]], "read from AWS now");
+}

@@ -13,7 +13,7 @@ mod sweep;
 
 pub use accept::{AcceptOutcome, MemberSide, SdkMemberSide};
 pub use api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
-pub use batcher::{BatchConfig, Batcher, CallObserver};
+pub use batcher::{BatchConfig, Batcher, CallObserver, Promise};
 pub use error::{AwsError, classify_code};
 pub use ratelimit::RateLimiter;
 pub use sdk::{SdkMembership, load_sdk_config};

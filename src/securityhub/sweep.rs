@@ -7,14 +7,22 @@
 //! for the region and sweeps only when the sweep is expected to take fewer calls, with that
 //! many pages as a hard cap. Every read it answers was queued before the sweep started, so
 //! the answer is as fresh as a GetMembers sent at the same moment would have been.
+//!
+//! For a while after a sweep, the roster also answers "absent" for accounts the sweep did
+//! not list and nobody created since (the reads before a first create, at a cold start),
+//! without a call. Stale only if someone else added the member meanwhile; then AWS refuses
+//! the create as "already a member", the claim is withdrawn (see `plan::fold`) and the member
+//! is read like any other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Accounts per ListMembers page and per GetMembers call.
 pub const PAGE: usize = 50;
 /// After a failed sweep, GetMembers only for this long.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(600);
+/// How long after a complete sweep an unlisted account is known to be absent.
+pub const ABSENT_FRESH: Duration = Duration::from_secs(120);
 
 /// What the batcher knows about the size of each region's member list.
 #[derive(Default)]
@@ -28,6 +36,10 @@ struct RegionRoster {
     /// sweep has seen the region.
     members: Option<usize>,
     paused_until: Option<Instant>,
+    /// When the last complete sweep ended, and the accounts it listed plus every account
+    /// known to exist since (12-digit ids as numbers).
+    swept_at: Option<Instant>,
+    listed: HashSet<u64>,
 }
 
 impl Roster {
@@ -53,11 +65,30 @@ impl Roster {
         }
     }
 
-    /// A sweep listed `members` members.
-    pub fn swept(&mut self, region: &str, members: usize) {
+    /// A complete sweep listed these accounts.
+    pub fn swept<'a>(&mut self, region: &str, accounts: impl IntoIterator<Item = &'a str>) {
         let r = self.regions.entry(region.to_string()).or_default();
-        r.members = Some(members);
+        r.listed = accounts.into_iter().filter_map(number).collect();
+        r.members = Some(r.listed.len());
+        r.swept_at = Some(Instant::now());
         r.paused_until = None;
+    }
+
+    /// Whether `account` is known not to be a member: a sweep less than [`ABSENT_FRESH`]
+    /// ago did not list it and it is not known to exist since.
+    pub fn known_absent(&self, region: &str, account: &str) -> bool {
+        let Some(r) = self.regions.get(region) else {
+            return false;
+        };
+        let fresh = r.swept_at.is_some_and(|at| at.elapsed() < ABSENT_FRESH);
+        fresh && number(account).is_some_and(|id| !r.listed.contains(&id))
+    }
+
+    /// AWS reported `account` as a member (read, or refused a create as already one).
+    pub fn exists(&mut self, region: &str, account: &str) {
+        if let (Some(r), Some(id)) = (self.regions.get_mut(region), number(account)) {
+            r.listed.insert(id);
+        }
     }
 
     /// A sweep needed more than its budget of pages (at least `members` members), or
@@ -68,12 +99,29 @@ impl Roster {
         r.paused_until = Some(Instant::now() + PAUSE_AFTER_FAILURE);
     }
 
-    /// CreateMembers added `n` members.
-    pub fn created(&mut self, region: &str, n: usize) {
-        if let Some(members) = self.regions.get_mut(region).and_then(|r| r.members.as_mut()) {
+    /// CreateMembers added these members.
+    pub fn created<'a>(&mut self, region: &str, accounts: impl IntoIterator<Item = &'a str>) {
+        let Some(r) = self.regions.get_mut(region) else {
+            return;
+        };
+        let mut n = 0;
+        for account in accounts {
+            n += 1;
+            if let Some(id) = number(account) {
+                r.listed.insert(id);
+            }
+        }
+        if let Some(members) = r.members.as_mut() {
             *members = members.saturating_add(n);
         }
     }
+}
+
+/// An account id as a number; `None` for anything but 12 digits (never known absent).
+fn number(account: &str) -> Option<u64> {
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| account.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -89,16 +137,17 @@ mod tests {
         // One batch of reads: a GetMembers is as cheap as a page.
         assert_eq!(roster.sweep_budget("r", 50, 50), None);
         assert_eq!(roster.sweep_budget("r", 51, 50), Some(1));
-        roster.created("r", 500);
+        roster.created("r", ids(0..500).iter().map(String::as_str));
         assert_eq!(
             roster.sweep_budget("r", 51, 50),
             Some(1),
             "creates do not make the size known"
         );
-        roster.swept("r", 120);
+        let listed = ids(0..120);
+        roster.swept("r", listed.iter().map(String::as_str));
         assert_eq!(roster.sweep_budget("r", 150, 50), None, "3 pages vs 3 calls");
         assert_eq!(roster.sweep_budget("r", 151, 50), Some(3));
-        roster.created("r", 10_000);
+        roster.created("r", ids(1000..11_000).iter().map(String::as_str));
         assert_eq!(roster.sweep_budget("r", 1000, 50), None);
         // --max-batch-size 1 is the per-member baseline: never swept.
         assert_eq!(roster.sweep_budget("other", 1000, 1), None);
@@ -110,7 +159,29 @@ mod tests {
         roster.abandoned("r", 100);
         assert_eq!(roster.sweep_budget("r", 10_000, 50), None);
         assert_eq!(roster.sweep_budget("s", 1000, 50), Some(2));
-        roster.swept("r", 0);
+        roster.swept("r", []);
         assert_eq!(roster.sweep_budget("r", 1000, 50), Some(19));
+    }
+
+    fn ids(range: std::ops::Range<u64>) -> Vec<String> {
+        range.map(|i| format!("{:012}", 100_000_000_000 + i)).collect()
+    }
+
+    #[test]
+    fn unlisted_accounts_are_absent_for_a_while_after_a_sweep() {
+        let mut roster = Roster::default();
+        let [a, b, c] = ["100000000001", "100000000002", "100000000003"];
+        assert!(!roster.known_absent("r", a), "no sweep yet: ask AWS");
+        roster.swept("r", [a]);
+        assert!(!roster.known_absent("r", a), "listed");
+        assert!(roster.known_absent("r", b));
+        assert!(!roster.known_absent("s", b), "another region was not swept");
+        roster.created("r", [b]);
+        assert!(!roster.known_absent("r", b), "created since");
+        roster.exists("r", c);
+        assert!(!roster.known_absent("r", c), "reported by AWS since");
+        assert!(!roster.known_absent("r", "12345"), "not an account id: ask AWS");
+        roster.regions.get_mut("r").expect("swept").swept_at = Some(Instant::now() - ABSENT_FRESH);
+        assert!(!roster.known_absent("r", "100000000004"), "the sweep is too old");
     }
 }
