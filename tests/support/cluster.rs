@@ -441,7 +441,11 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         "--authorization-mode=RBAC".into(),
         "--allow-privileged=true".into(),
         "--disable-admission-plugins=ServiceAccount".into(),
-        "--profiling=false".into(),
+        // Benchmarks may profile the API server (`/debug/pprof`); tests never need it.
+        format!(
+            "--profiling={}",
+            std::env::var("SHO_APISERVER_PROFILING").is_ok_and(|v| v == "1")
+        ),
     ]
 }
 
