@@ -54,8 +54,9 @@ pub struct RunArgs {
     #[arg(long, env = "SHO_API_BURST", default_value_t = 30)]
     pub api_burst: u32,
 
-    /// Resources reconciled at once.
-    #[arg(long, env = "SHO_CONCURRENCY", default_value_t = 256)]
+    /// Resources reconciled at once. A multiple of the 50 accounts a call takes, so the
+    /// first wave of a cold start fills whole batches.
+    #[arg(long, env = "SHO_CONCURRENCY", default_value_t = 250)]
     pub concurrency: u16,
 
     /// Kubernetes API requests in flight at once (watches excepted). The client speaks
