@@ -1,0 +1,106 @@
+//! Reads answered by a ListMembers sweep, end to end: a wave of new resources is read with
+//! one sweep, and for a while after it an account the sweep did not list is taken to be
+//! absent without a call. A member someone else adds meanwhile is still left alone: AWS
+//! refuses the create as "already a member", the claim is withdrawn, and the resource
+//! reports AlreadyExists until `adopt: true`.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use serde_json::json;
+use support::Error;
+use support::scenario::{Env, apply_member, namespace, patch_spec, wait_ready};
+
+const T: Duration = Duration::from_secs(90);
+const WAVE: usize = 80;
+const NS: &str = "t-sweep";
+/// The account someone else adds after the sweep.
+const LATE: &str = "230000000999";
+
+fn account(i: usize) -> String {
+    format!("{:012}", 230_000_000_000usize + i)
+}
+
+#[tokio::test]
+async fn a_member_added_after_the_sweep_is_not_taken_over() -> Result<(), Error> {
+    let mut emulator_args: Vec<String> = Vec::new();
+    for a in (1..=WAVE).map(account).chain([LATE.to_string()]) {
+        emulator_args.extend(["--org-account".to_string(), a]);
+    }
+    let emulator_args: Vec<&str> = emulator_args.iter().map(String::as_str).collect();
+    // A wide window, so the whole wave's reads meet in one batch and are swept.
+    let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=400ms"];
+    let env = Env::start("sweep", &emulator_args, &operator_args).await?;
+    let client = env.client().await?;
+    namespace(&client, NS).await?;
+
+    try_join_all((1..=WAVE).map(|i| {
+        let client = client.clone();
+        async move {
+            let spec = json!({"accountId": account(i), "regions": ["us-east-1"]});
+            apply_member(&client, NS, &format!("m{i}"), spec).await
+        }
+    }))
+    .await?;
+    for i in 1..=WAVE {
+        wait_ready(&client, NS, &format!("m{i}"), "True", "Enabled", T).await?;
+    }
+    let log = env.emulator.log().await?;
+    let count = |op: &str| log.iter().filter(|e| e["operation"] == op).count();
+    assert!(count("ListMembers") >= 1, "the wave's reads were swept");
+    assert!(
+        count("GetMembers") < WAVE / 50 + 4,
+        "pre-create reads came from the sweep, not GetMembers: {} calls",
+        count("GetMembers")
+    );
+
+    // Someone else adds LATE now, after the sweep that did not list it.
+    env.aws_as("AKIA111111111111EXAM", "us-east-1")
+        .create_members()
+        .account_details(
+            aws_sdk_securityhub::types::AccountDetails::builder()
+                .account_id(LATE)
+                .build(),
+        )
+        .send()
+        .await?;
+    let setup = env.emulator.history(LATE).await?.len();
+    apply_member(
+        &client,
+        NS,
+        "late",
+        json!({"accountId": LATE, "regions": ["us-east-1"]}),
+    )
+    .await?;
+    let obj = wait_ready(&client, NS, "late", "False", "AlreadyExists", T).await?;
+    let region = &obj.status.as_ref().ok_or("no status")?.regions[0];
+    assert!(!region.managed, "the claim was withdrawn");
+    let ops: Vec<String> = env
+        .emulator
+        .history(LATE)
+        .await?
+        .into_iter()
+        .skip(setup)
+        .map(|(op, _)| op)
+        .collect();
+    assert_eq!(
+        ops.first().map(String::as_str),
+        Some("CreateMembers"),
+        "the read before the create came from the sweep: {ops:?}"
+    );
+    assert!(
+        ops.iter().all(|op| op == "CreateMembers" || op == "GetMembers"),
+        "nothing but the refused create and reads: {ops:?}"
+    );
+    assert_eq!(
+        env.emulator.member_status(LATE, "us-east-1").await?.as_deref(),
+        Some("Enabled")
+    );
+
+    patch_spec(&client, NS, "late", json!({"adopt": true})).await?;
+    let obj = wait_ready(&client, NS, "late", "True", "Enabled", T).await?;
+    assert!(obj.status.as_ref().is_some_and(|s| s.regions[0].managed), "adopted");
+    Ok(())
+}
