@@ -398,6 +398,25 @@ async fn execute(
                 let _ = request.reply.send(read_outcome(&request.account_id, answer));
             }
         }
+        Err(e) if e.class == ErrorClass::Throttled => {
+            // Still throttled after the SDK's retries: our bucket runs ahead of AWS's.
+            // Owe AWS a second and send the accounts again through the limiter, so a
+            // throttle reaches a resource's status only when it persists.
+            inner.limiter.back_off(region).await;
+            for mut request in batch {
+                if request.requeues < MAX_REQUEUES {
+                    request.requeues += 1;
+                    requeue_or_fail(requeue, request, kind);
+                } else {
+                    let _ = request.reply.send(Outcome::Failed(Failure::Aws {
+                        kind,
+                        class: e.class,
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                    }));
+                }
+            }
+        }
         Err(e) => {
             for request in batch {
                 let _ = request.reply.send(Outcome::Failed(Failure::Aws {

@@ -16,6 +16,8 @@ struct Fake {
     refuse: Vec<(String, String)>,
     /// Accounts answered "Maximum number of results exceeded" on their first call only.
     overflow_once: StdMutex<Vec<String>>,
+    /// How many calls from now on are answered LimitExceededException.
+    throttle: StdMutex<usize>,
     /// When set, ListMembers pages (50 each) of these members.
     listing: Option<Vec<MemberRecord>>,
     list_calls: StdMutex<usize>,
@@ -24,6 +26,15 @@ struct Fake {
 impl Fake {
     fn record(&self, kind: ActionKind, ids: &[String]) -> Result<(), AwsError> {
         self.calls.lock().expect("lock").push((kind, ids.to_vec()));
+        let mut throttle = self.throttle.lock().expect("lock");
+        if *throttle > 0 {
+            *throttle -= 1;
+            return Err(AwsError::new(
+                ErrorClass::Throttled,
+                "LimitExceededException",
+                "Rate exceeded",
+            ));
+        }
         self.fail_with.clone().map_or(Ok(()), Err)
     }
     fn refused(&self, ids: &[String]) -> Vec<Unprocessed> {
@@ -492,4 +503,53 @@ async fn a_create_refused_as_already_a_member_makes_the_account_known() {
     b.submit("us-east-1", ActionKind::Create, &account(7), None).await;
     b.submit("us-east-1", ActionKind::Get, &account(7), None).await;
     assert_eq!(fake.calls(ActionKind::Get), vec![vec![account(7)]], "read from AWS now");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_batch_is_sent_again_after_a_second_instead_of_failing() {
+    let fake = Arc::new(Fake {
+        throttle: StdMutex::new(2),
+        ..Fake::default()
+    });
+    let b = Arc::new(Batcher::new(
+        fake.clone(),
+        Arc::new(RateLimiter::new(10.0, 30)),
+        Arc::new(Quiet),
+        BatchConfig {
+            max_batch: 50,
+            window: Duration::from_millis(50),
+        },
+    ));
+    let started = tokio::time::Instant::now();
+    let outcomes = submit_all(&b, ActionKind::Invite, 3).await;
+    assert!(outcomes.iter().all(|o| *o == Outcome::Done), "{outcomes:?}");
+    assert_eq!(
+        fake.calls(ActionKind::Invite).len(),
+        3,
+        "two throttled calls, then success"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "a second owed per throttle"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_that_persists_reaches_the_caller() {
+    let fake = Arc::new(Fake {
+        throttle: StdMutex::new(usize::MAX),
+        ..Fake::default()
+    });
+    let outcomes = submit_all(&batcher(fake.clone(), 50), ActionKind::Invite, 2).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            Outcome::Failed(Failure::Aws {
+                class: ErrorClass::Throttled,
+                ..
+            })
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(fake.calls(ActionKind::Invite).len(), 1 + MAX_REQUEUES as usize);
 }

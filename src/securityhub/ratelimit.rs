@@ -46,6 +46,21 @@ impl RateLimiter {
     }
 
     /// Takes a token, or says how long until one is there.
+    /// AWS throttled a call in `region` although this bucket allowed it: empty the
+    /// bucket and owe one second, so the next call waits for AWS's bucket to refill.
+    pub async fn back_off(&self, region: &str) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().await;
+        let bucket = buckets
+            .entry(region.to_string())
+            .or_insert(Bucket { tokens: 0.0, last: now });
+        bucket.tokens = bucket.tokens.min(0.0) - self.rate;
+        bucket.last = now;
+    }
+
     async fn try_take(&self, region: &str) -> Option<Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().await;
@@ -89,6 +104,20 @@ mod tests {
         let before = Instant::now();
         limiter.acquire("eu-west-1").await;
         assert!(before.elapsed() < Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_from_aws_costs_the_bucket_a_second() {
+        let limiter = RateLimiter::new(10.0, 30);
+        limiter.acquire("us-east-1").await;
+        limiter.back_off("us-east-1").await;
+        let start = Instant::now();
+        limiter.acquire("us-east-1").await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1090) && waited <= Duration::from_millis(1110),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
