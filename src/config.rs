@@ -42,7 +42,8 @@ pub struct RunArgs {
     #[arg(long, env = "SHO_MAX_BATCH_SIZE", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub max_batch_size: u16,
 
-    /// A batch closes this long after its last request (at most 5 windows after its first).
+    /// A batch closes this long after its last request (at most 5 windows after its first;
+    /// 15 while calls promised to it are on their way).
     #[arg(long, env = "SHO_BATCH_WINDOW", default_value = "200ms", value_parser = parse_duration)]
     pub batch_window: Duration,
 

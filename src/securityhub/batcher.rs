@@ -35,7 +35,7 @@ pub struct BatchConfig {
     /// Accounts per call, 1..=50; 1 reproduces the one-call-per-member pattern.
     pub max_batch: usize,
     /// How long a batch waits for the next request before it closes (at most
-    /// five windows in all).
+    /// five windows in all, fifteen while promised requests are on their way).
     pub window: Duration,
 }
 
