@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::json;
 use support::Error;
 use support::scenario::{
-    Env, apply_member, condition, delete_member, event_reasons, namespace, patch_spec, wait_gone, wait_member,
-    wait_ready,
+    Env, apply_member, condition, create_member, delete_member, event_reasons, namespace, patch_spec, wait_gone,
+    wait_member, wait_ready,
 };
 use tokio::sync::OnceCell;
 
@@ -133,15 +133,7 @@ async fn accept_invitation_accepts_only_our_administrators_invitation() -> Resul
     // invitation that the operator must not accept.
     let other = env.aws_as("AKIA999999999999EXAM", "us-east-1");
     other.enable_security_hub().send().await?;
-    other
-        .create_members()
-        .account_details(
-            aws_sdk_securityhub::types::AccountDetails::builder()
-                .account_id(acct)
-                .build(),
-        )
-        .send()
-        .await?;
+    create_member(&other, acct).await?;
     other.invite_members().account_ids(acct).send().await?;
     apply_member(
         &client,
@@ -313,29 +305,13 @@ async fn processing_result_is_shown_verbatim_and_cleared_after_success() -> Resu
     // The account is an enabled member of another administrator.
     let other = env.aws_as("AKIA888888888888EXAM", "us-east-1");
     other.enable_security_hub().send().await?;
-    other
-        .create_members()
-        .account_details(
-            aws_sdk_securityhub::types::AccountDetails::builder()
-                .account_id(acct)
-                .build(),
-        )
-        .send()
-        .await?;
+    create_member(&other, acct).await?;
     other.invite_members().account_ids(acct).send().await?;
     env.emulator.member_action(acct, "accept", "us-east-1").await?;
     // What AWS says to anyone else who tries to add it, verbatim.
     let third = env.aws_as("AKIA777777777777EXAM", "us-east-1");
     third.enable_security_hub().send().await?;
-    let refused = third
-        .create_members()
-        .account_details(
-            aws_sdk_securityhub::types::AccountDetails::builder()
-                .account_id(acct)
-                .build(),
-        )
-        .send()
-        .await?;
+    let refused = create_member(&third, acct).await?;
     let expected = refused
         .unprocessed_accounts()
         .first()
@@ -390,15 +366,7 @@ async fn existing_member_needs_adopt() -> Result<(), Error> {
     namespace(&client, "t-adopt").await?;
     let acct = "200000000009";
     let admin = env.aws_as("AKIA111111111111EXAM", "us-east-1");
-    admin
-        .create_members()
-        .account_details(
-            aws_sdk_securityhub::types::AccountDetails::builder()
-                .account_id(acct)
-                .build(),
-        )
-        .send()
-        .await?;
+    create_member(&admin, acct).await?;
     apply_member(
         &client,
         "t-adopt",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, namespace, patch_spec, wait_ready};
+use support::scenario::{Env, apply_member, create_member, namespace, patch_spec, wait_ready};
 
 const T: Duration = Duration::from_secs(90);
 const WAVE: usize = 80;
@@ -57,15 +57,7 @@ async fn a_member_added_after_the_sweep_is_not_taken_over() -> Result<(), Error>
     );
 
     // Someone else adds LATE now, after the sweep that did not list it.
-    env.aws_as("AKIA111111111111EXAM", "us-east-1")
-        .create_members()
-        .account_details(
-            aws_sdk_securityhub::types::AccountDetails::builder()
-                .account_id(LATE)
-                .build(),
-        )
-        .send()
-        .await?;
+    create_member(&env.aws_as("AKIA111111111111EXAM", "us-east-1"), LATE).await?;
     let setup = env.emulator.history(LATE).await?.len();
     apply_member(
         &client,

@@ -63,6 +63,18 @@ impl Env {
     }
 }
 
+/// CreateMembers of one account by `admin`: the set-up of tests that need a member the
+/// operator did not create. Returns AWS's answer (for its UnprocessedAccounts).
+pub async fn create_member(
+    admin: &aws_sdk_securityhub::Client,
+    account: &str,
+) -> Result<aws_sdk_securityhub::operation::create_members::CreateMembersOutput, Error> {
+    let details = aws_sdk_securityhub::types::AccountDetails::builder()
+        .account_id(account)
+        .build();
+    Ok(admin.create_members().account_details(details).send().await?)
+}
+
 /// A Security Hub client for the emulator at `url`.
 pub fn aws_client(url: &str, access_key: &str, region: &str) -> aws_sdk_securityhub::Client {
     let conf = aws_sdk_securityhub::Config::builder()
