@@ -123,6 +123,11 @@ async fn converge(
             let status = build_status(obj, current, &planned);
             write_status(ctx, obj, current, &status).await?;
             let before = std::mem::replace(current, status.clone());
+            // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
+            // the first claim's Event finish first rather than dropping it.
+            if let Some(pending) = event.take() {
+                pending.await;
+            }
             event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
                 f.previous = current.regions.iter().find(|r| r.region == f.region).cloned();
