@@ -408,23 +408,13 @@ async fn execute(
                     request.requeues += 1;
                     requeue_or_fail(requeue, request, kind);
                 } else {
-                    let _ = request.reply.send(Outcome::Failed(Failure::Aws {
-                        kind,
-                        class: e.class,
-                        code: e.code.clone(),
-                        message: e.message.clone(),
-                    }));
+                    let _ = request.reply.send(aws_failure(kind, &e));
                 }
             }
         }
         Err(e) => {
             for request in batch {
-                let _ = request.reply.send(Outcome::Failed(Failure::Aws {
-                    kind,
-                    class: e.class,
-                    code: e.code.clone(),
-                    message: e.message.clone(),
-                }));
+                let _ = request.reply.send(aws_failure(kind, &e));
             }
         }
         Ok(Answer::Read(read)) => {
@@ -446,25 +436,29 @@ async fn execute(
     }
 }
 
+/// The failure each caller of a failed `kind` call gets.
+fn aws_failure(kind: ActionKind, e: &AwsError) -> Outcome {
+    Outcome::Failed(Failure::Aws {
+        kind,
+        class: e.class,
+        code: e.code.clone(),
+        message: e.message.clone(),
+    })
+}
+
 /// Tells the roster which accounts exist now: created, or refused as already members.
 fn remember_creates(inner: &Inner, region: &str, ids: &[String], unprocessed: &[Unprocessed]) {
-    let refusal = |id: &String| {
-        unprocessed
-            .iter()
-            .find(|u| u.account_id.as_ref() == Some(id))
-            .map(|u| u.processing_result.as_deref().unwrap_or_default())
-    };
     let mut roster = crate::sync::lock(&inner.roster);
-    roster.created(
-        region,
-        ids.iter().filter(|id| refusal(id).is_none()).map(String::as_str),
-    );
-    for id in ids
-        .iter()
-        .filter(|id| refusal(id).is_some_and(crate::plan::is_already_member))
-    {
-        roster.exists(region, id);
+    let mut created = Vec::new();
+    for id in ids {
+        let refusal = unprocessed.iter().find(|u| u.account_id.as_ref() == Some(id));
+        match refusal.map(|u| u.processing_result.as_deref().unwrap_or_default()) {
+            None => created.push(id.as_str()),
+            Some(result) if crate::plan::is_already_member(result) => roster.exists(region, id),
+            Some(_) => {}
+        }
     }
+    roster.created(region, created);
 }
 
 enum Answer {
@@ -501,12 +495,7 @@ async fn call(
 fn read_outcome(account_id: &str, answer: Result<ReadResult, AwsError>) -> Outcome {
     match answer {
         Err(e) if e.code == "BadRequestException" => Outcome::Read(Observed::Absent),
-        Err(e) => Outcome::Failed(Failure::Aws {
-            kind: ActionKind::Get,
-            class: e.class,
-            code: e.code,
-            message: e.message,
-        }),
+        Err(e) => aws_failure(ActionKind::Get, &e),
         Ok(read) => match read.members.iter().find(|m| m.account_id == account_id) {
             Some(m) => Outcome::Read(Observed::Member(m.member.clone())),
             None => Outcome::Read(Observed::Absent),

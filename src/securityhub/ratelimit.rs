@@ -45,25 +45,32 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a token, or says how long until one is there.
     /// AWS throttled a call in `region` although this bucket allowed it: empty the
     /// bucket and owe one second, so the next call waits for AWS's bucket to refill.
     pub async fn back_off(&self, region: &str) {
         if self.rate <= 0.0 {
             return;
         }
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().await;
-        let bucket = buckets
-            .entry(region.to_string())
-            .or_insert(Bucket { tokens: 0.0, last: now });
+        let bucket = self.refilled(&mut buckets, region);
         bucket.tokens = bucket.tokens.min(0.0) - self.rate;
-        bucket.last = now;
     }
 
+    /// Takes a token, or says how long until one is there.
     async fn try_take(&self, region: &str) -> Option<Duration> {
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().await;
+        let bucket = self.refilled(&mut buckets, region);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+        }
+    }
+
+    /// `region`'s bucket (full when new) with the tokens earned since it was last used.
+    fn refilled<'a>(&self, buckets: &'a mut HashMap<String, Bucket>, region: &str) -> &'a mut Bucket {
+        let now = Instant::now();
         let bucket = buckets.entry(region.to_string()).or_insert(Bucket {
             tokens: self.burst,
             last: now,
@@ -71,12 +78,7 @@ impl RateLimiter {
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            None
-        } else {
-            Some(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
-        }
+        bucket
     }
 }
 
