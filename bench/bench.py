@@ -2,7 +2,8 @@
 """`make bench`: the operator at scale against the emulator and a real control plane.
 
 For each scenario: a fresh etcd + kube-apiserver (examples/cluster), a fresh emulator
-(--rate 10 --burst 30), N SecurityHubMember resources created server-side by several
+(--rate 10 --burst 30), the CRD and the finalizer admission policy (as the Helm chart
+installs them on Kubernetes 1.36+), N SecurityHubMember resources created server-side by several
 concurrent `kubectl apply --server-side` processes while the operator is stopped, then
 the release operator is started and timed until every resource is Ready (seen through
 a watch on the API server, not by polling). Results go to bench/results.json.
@@ -37,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GROUP, VERSION, PLURAL = "securityhub.operator.dev", "v1alpha1", "securityhubmembers"
 NAMESPACE = "bench"
+FINALIZER_POLICY = ROOT / "deploy/finalizer-policy/finalizer-policy.yaml"
 ADMIN_KEY = "AKIA111111111111EXAM"  # the emulator's caller account: 111111111111
 REGION = "us-east-1"
 BATCH_LIMIT = 50  # accounts per CreateMembers / InviteMembers / GetMembers
@@ -106,9 +108,29 @@ class Cluster:
         )
         self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         self.kubectl("wait", "--for", "condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+        manifests = ([FINALIZER_POLICY] if self.args.finalizer_policy else []) + self.args.manifest
+        for manifest in manifests:
+            self.kubectl("apply", "--server-side", "-f", str(manifest))
         self.kubectl("create", "namespace", NAMESPACE)
+        if manifests:
+            self.wait_admission()
         self.api = KubeApi(self.kubectl_json("config", "view", "--raw", "-o", "json"), self.state)
         log(f"control plane up in {time.monotonic() - started:.1f} s")
+
+    def wait_admission(self, timeout: float = 90) -> None:
+        """Admission policies on a new CRD answer 503 until the API server's discovery
+        refreshes (up to ~30 s): wait until a server-side dry run of a create is admitted."""
+        probe = self.state / "admission-probe.yaml"
+        probe.write_text(member_doc("admission-probe", "999999999999", False))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.kubectl("create", "--dry-run=server", "-o", "name", "-f", str(probe))
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def down(self) -> None:
         cluster_down(self.state)
@@ -663,6 +685,7 @@ def write_results(args, results: list) -> None:
             "resync_pending": args.resync_pending,
             "auto_accept_after": args.auto_accept_after,
             "quick": args.quick,
+            "finalizer_policy": args.finalizer_policy,
         },
         "scenarios": results,
     }
@@ -716,6 +739,11 @@ def main() -> int:
     p.add_argument("--controlplane", type=Path, default=None, help="dir with kubectl etc. (default: build.sh)")
     p.add_argument("--work", type=Path, default=ROOT / "target/bench")
     p.add_argument("--out", type=Path, default=ROOT / "bench/results.json")
+    p.add_argument("--finalizer-policy", action=argparse.BooleanOptionalAction, default=True,
+                   help="install deploy/finalizer-policy (as the chart does on Kubernetes 1.36+): the API server "
+                        "adds the finalizer at create time")
+    p.add_argument("--manifest", action="append", type=Path, default=[],
+                   help="also apply this manifest after the CRD (repeatable)")
     p.add_argument("--resync-pending", default="5s")
     p.add_argument("--auto-accept-after", default="1s")
     p.add_argument("--apply-processes", type=int, default=8)

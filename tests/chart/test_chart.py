@@ -24,6 +24,9 @@ LEASE_RULES = [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch"]}]
 
 
+MAP_API = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+
+
 def container(objects):
     return one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
 
@@ -342,6 +345,43 @@ def test_schema_accepts_the_values_file_and_every_default():
     assert schema["additionalProperties"] is False
 
 
+# ---------------------------------------------------------------------------------------------------- finalizer policy
+
+
+def operator_finalizer():
+    """The finalizer the operator's code removes (src/api/mod.rs), so the policy cannot drift from it."""
+    for line in (ROOT / "src/api/mod.rs").read_text().splitlines():
+        if line.startswith("pub const FINALIZER"):
+            return line.split('"')[1]
+    raise AssertionError("FINALIZER not found in src/api/mod.rs")
+
+
+def test_finalizer_policy_only_where_the_api_exists(helm):
+    assert by_kind(template(helm), "MutatingAdmissionPolicy") == []
+    assert by_kind(template(helm, "--api-versions", MAP_API, "--set", "finalizerPolicy.enabled=false"),
+                   "MutatingAdmissionPolicy") == []
+    objects = template(helm, "--api-versions", MAP_API)
+    policy = one(objects, "MutatingAdmissionPolicy", "securityhub-operator-finalizer")
+    binding = one(objects, "MutatingAdmissionPolicyBinding", "securityhub-operator-finalizer")
+    assert binding["spec"] == {"policyName": "securityhub-operator-finalizer"}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Ignore"
+    assert spec["matchConstraints"]["resourceRules"] == [{
+        "apiGroups": ["securityhub.operator.dev"], "apiVersions": ["*"], "operations": ["CREATE"],
+        "resources": ["securityhubmembers"]}]
+    finalizer = operator_finalizer()
+    assert f'f == "{finalizer}"' in spec["matchConditions"][0]["expression"]
+    patch = spec["mutations"][0]["jsonPatch"]["expression"]
+    assert patch.count(f'"{finalizer}"') == 2, patch
+
+
+def test_finalizer_policy_binding_follows_watch_namespaces(helm):
+    objects = template(helm, "--api-versions", MAP_API, "--set", "watchNamespaces={team-a,team-b}")
+    binding = one(objects, "MutatingAdmissionPolicyBinding")
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]}
+
+
 # ---------------------------------------------------------------------------------------------------- kustomize
 
 
@@ -358,7 +398,7 @@ def normalise(obj):
 
 def test_kustomize_base_equals_chart_defaults(helm, kubectl):
     kustomized = docs(run([kubectl, "kustomize", ROOT / "deploy"]).stdout)
-    rendered = template(helm)
+    rendered = template(helm, "--api-versions", MAP_API)
     key = lambda o: (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
     k_objects = {key(o): o for o in kustomized if o["kind"] != "Namespace"}
     h_objects = {key(o): o for o in rendered}

@@ -8,6 +8,7 @@ nothing waits for rollouts or namespace deletion.
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -105,6 +106,35 @@ def test_kubectl_apply_k_creates_every_object(k):
     # int-or-string fields; its generation does not move.)
     diff = k("diff", "-k", ROOT / "deploy", check=False)
     assert diff.returncode == 0, diff.stdout + diff.stderr
+
+
+def create_when_admitted(k, manifest, timeout=60):
+    """Creates `manifest`; right after a CRD and its admission policy appear, the API server may answer
+    ServiceUnavailable until its discovery catches up (documented in the chart README)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = k("create", "-o", "json", "-f", "-", stdin=manifest, check=False)
+        if done.returncode == 0 or "ServiceUnavailable" not in done.stderr or time.monotonic() > deadline:
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+        time.sleep(1)
+
+
+def test_finalizer_added_at_admission_once_with_two_policies(helm_release, k):
+    """The Helm release's and the kustomize base's policies both match (test_kubectl_apply_k ran first): the
+    finalizer is added when the resource is created, with no operator running, and only once."""
+    policies = json.loads(k("get", "mutatingadmissionpolicies", "-o", "json").stdout)["items"]
+    assert {p["metadata"]["name"] for p in policies} >= {f"{RELEASE}-securityhub-operator-finalizer",
+                                                         "securityhub-operator-finalizer"}
+    ensure_namespace(k, "sho-finalizer")
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    created = create_when_admitted(k, yaml.safe_dump({
+        "apiVersion": "securityhub.operator.dev/v1alpha1", "kind": "SecurityHubMember",
+        "metadata": {"name": name, "namespace": "sho-finalizer", "finalizers": ["example.com/keep"]},
+        "spec": {"accountId": "123456789012"}}))
+    assert created["metadata"]["finalizers"] == ["example.com/keep", "securityhub.operator.dev/member"]
+    k("patch", SHM, name, "-n", "sho-finalizer", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    k("delete", SHM, name, "-n", "sho-finalizer", "--wait=false")
 
 
 def pod_from_template(deployment, namespace, name):
