@@ -69,11 +69,17 @@ pub struct RunArgs {
     #[arg(long, env = "SHO_DRY_RUN")]
     pub dry_run: bool,
 
+    /// Record a claim that precedes a CreateMembers in a ConfigMap journal in the operator's
+    /// namespace, one write for every claim made meanwhile, instead of a status write per
+    /// resource (false: always write the claim to status first).
+    #[arg(long, env = "SHO_CLAIM_JOURNAL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub claim_journal: bool,
+
     /// Reconcile only while holding a Lease, so replicas can run side by side.
     #[arg(long, env = "SHO_LEADER_ELECTION")]
     pub leader_election: bool,
 
-    /// Namespace of the Lease (default: POD_NAMESPACE, else "default").
+    /// Namespace of the Lease and of the claim journal (default: POD_NAMESPACE, else "default").
     #[arg(long, env = "POD_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
 
@@ -99,6 +105,13 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Where the Lease and the claim journal live.
+    pub fn operator_namespace(&self) -> String {
+        self.leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
+    }
+
     /// The planner's policy.
     pub fn policy(&self) -> Policy {
         Policy {

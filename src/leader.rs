@@ -51,10 +51,7 @@ pub async fn acquire(
     if duration < 3 {
         return Err(LeaderError::Duration(duration));
     }
-    let namespace = args
-        .leader_election_namespace
-        .clone()
-        .unwrap_or_else(|| "default".into());
+    let namespace = args.operator_namespace();
     let name = args.leader_election_id.clone();
     let manager = LeaseManagerBuilder::new(client, name.clone())
         .with_namespace(namespace.clone())

@@ -186,7 +186,8 @@ pub struct RegionStatus {
     pub processing_result: Option<String>,
 
     /// True once this resource created or adopted the member here, so that it alone may
-    /// change or remove it. Written before the first change in AWS.
+    /// change or remove it. Recorded before the first change in AWS: here, or until the
+    /// next status write in the operator's claim journal (a ConfigMap in its namespace).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub managed: bool,
 

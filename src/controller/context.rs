@@ -9,6 +9,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
+use super::journal::Journal;
 use crate::api::SecurityHubMember;
 use crate::plan::{Claim, Policy};
 use crate::securityhub::{Batcher, MemberSide};
@@ -21,6 +22,8 @@ pub struct Context {
     /// One cache per watched namespace (or one for all).
     pub stores: Vec<Store<SecurityHubMember>>,
     pub batcher: Arc<Batcher>,
+    /// Where claims that precede a create are made durable (`None`: in status, one by one).
+    pub journal: Option<Journal>,
     pub member_side: Arc<dyn MemberSide>,
     pub policy: Policy,
     pub default_regions: Vec<String>,

@@ -4,6 +4,7 @@
 mod context;
 mod error;
 mod execute;
+mod journal;
 mod reconcile;
 mod status;
 
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 
 pub use context::Context;
 pub use error::Error;
+use journal::Journal;
 pub use reconcile::{error_policy, reconcile};
 
 use crate::api::SecurityHubMember;
@@ -70,10 +72,12 @@ pub async fn run_controllers(
         controller: "securityhub-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let journal = open_journal(args, &client).await;
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
         batcher,
+        journal,
         member_side,
         policy: args.policy(),
         default_regions: args.regions.clone(),
@@ -84,6 +88,7 @@ pub async fn run_controllers(
     });
     tokio::spawn(mark_ready(stores, health));
     tokio::spawn(count_members(ctx.clone()));
+    tokio::spawn(collect_journal_garbage(ctx.clone()));
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let fanout = fan_out(wakes, args.watch_namespaces.clone());
     let runs = controllers.into_iter().zip(fanout).map(|(controller, wakes)| {
@@ -143,21 +148,72 @@ fn fan_out(
 }
 
 /// Ready once every cache has its first full list.
-///
-/// kube-runtime's readiness future wakes only its latest waiter (the controller's own),
-/// so poll it with a timeout instead of waiting on it alone.
 async fn mark_ready(stores: Vec<kube::runtime::reflector::Store<SecurityHubMember>>, health: Arc<Health>) {
-    for store in stores {
-        loop {
-            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
-                Ok(Ok(())) => break,
-                Ok(Err(_)) => return,
-                Err(_) => continue,
-            }
+    for store in &stores {
+        if !synced(store).await {
+            return;
         }
     }
     tracing::info!("caches synced; ready");
     health.set_ready(true);
+}
+
+/// Waits for a cache's first full list; false if it never comes.
+///
+/// kube-runtime's readiness future wakes only its latest waiter (the controller's own),
+/// so poll it with a timeout instead of waiting on it alone.
+async fn synced(store: &kube::runtime::reflector::Store<SecurityHubMember>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(_)) => return false,
+            Err(_) => continue,
+        }
+    }
+}
+
+/// The claim journal with what an earlier process left in it; `None` when it is off or
+/// cannot be read (claims then go to status one by one, as without it).
+async fn open_journal(args: &RunArgs, client: &Client) -> Option<Journal> {
+    if !args.claim_journal {
+        return None;
+    }
+    let namespace = args.operator_namespace();
+    let journal = Journal::start(client.clone(), &namespace, &args.leader_election_id);
+    match journal.load().await {
+        Ok(n) => {
+            tracing::info!(%namespace, entries = n, "claim journal opened");
+            Some(journal)
+        }
+        Err(e) => {
+            tracing::warn!(%namespace, error = %e, "cannot read the claim journal (ConfigMaps); claims are written to status one by one");
+            None
+        }
+    }
+}
+
+/// Every few minutes, once the caches are synced, forgets journal entries whose resource is
+/// gone or has been written since (a crash, or a resource deleted mid-claim).
+async fn collect_journal_garbage(ctx: Arc<Context>) {
+    let Some(journal) = &ctx.journal else { return };
+    for store in &ctx.stores {
+        if !synced(store).await {
+            return;
+        }
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let mut versions = std::collections::HashMap::new();
+        for store in &ctx.stores {
+            for obj in store.state() {
+                versions.insert(
+                    obj.uid().unwrap_or_default(),
+                    obj.resource_version().unwrap_or_default(),
+                );
+            }
+        }
+        journal.collect_garbage(|uid| versions.get(uid).cloned());
+    }
 }
 
 /// Refreshes the members-by-status gauge from the caches.

@@ -14,8 +14,9 @@ use kube::{Api, ResourceExt};
 use super::context::Context;
 use super::error::Error;
 use super::execute::{execute, promise};
+use super::journal::Entry as JournalEntry;
 use super::status::{announce, build_status, publish, write_status};
-use crate::api::{FINALIZER, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
+use crate::api::{FINALIZER, RegionStatus, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
 use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, ownership};
 
 /// Planning rounds per reconcile: read, create, re-read, invite, with room to spare.
@@ -90,7 +91,15 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
                 ..me.clone()
             };
             let owner = ownership(&claim, &region, &all);
-            let previous = status.regions.iter().find(|r| r.region == region).cloned();
+            let mut previous = status.regions.iter().find(|r| r.region == region).cloned();
+            if journaled_claim(ctx, obj, &region) {
+                let mut claimed = previous.unwrap_or_else(|| RegionStatus {
+                    region: region.clone(),
+                    ..RegionStatus::default()
+                });
+                claimed.managed = true;
+                previous = Some(claimed);
+            }
             RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous)
         })
         .collect()
@@ -121,8 +130,14 @@ async fn converge(
             // The calls after this write are announced first, so their batches wait for them.
             promises = promise(ctx, &planned.actions);
             let status = build_status(obj, current, &planned);
-            write_status(ctx, obj, current, &status).await?;
-            let before = std::mem::replace(current, status.clone());
+            let claimed = status.regions.clone();
+            // A journal entry stands in for the status write until the final one.
+            let before = if journal_claims(ctx, obj, &planned).await {
+                current.clone()
+            } else {
+                write_status(ctx, obj, current, &status).await?;
+                std::mem::replace(current, status.clone())
+            };
             // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
             // the first claim's Event finish first rather than dropping it.
             if let Some(pending) = event.take() {
@@ -130,7 +145,7 @@ async fn converge(
             }
             event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
-                f.previous = current.regions.iter().find(|r| r.region == f.region).cloned();
+                f.previous = claimed.iter().find(|r| r.region == f.region).cloned();
                 f.claimed_now = true;
             }
         }
@@ -138,19 +153,7 @@ async fn converge(
             break;
         }
         let run = execute(ctx, planned.actions.clone(), promises, &mut facts);
-        event = match event.take() {
-            None => {
-                run.await;
-                None
-            }
-            Some(pending) => match future::select(Box::pin(run), pending).await {
-                Either::Left(((), pending)) => Some(pending),
-                Either::Right(((), run)) => {
-                    run.await;
-                    None
-                }
-            },
-        };
+        event = finish_beside(event, run).await;
         planned = decide(&facts);
     }
     if let Some(pending) = event {
@@ -159,12 +162,77 @@ async fn converge(
     Ok(planned)
 }
 
+/// Runs `run` while a pending Event goes out; returns the Event if it is still pending.
+async fn finish_beside<'a>(
+    event: Option<BoxFuture<'a, ()>>,
+    run: impl std::future::Future<Output = ()>,
+) -> Option<BoxFuture<'a, ()>> {
+    match event {
+        None => {
+            run.await;
+            None
+        }
+        Some(pending) => match future::select(Box::pin(run), pending).await {
+            Either::Left(((), pending)) => Some(pending),
+            Either::Right(((), run)) => {
+                run.await;
+                None
+            }
+        },
+    }
+}
+
+/// Whether a journal entry (still current) says this resource claimed `region`.
+fn journaled_claim(ctx: &Context, obj: &SecurityHubMember, region: &str) -> bool {
+    let (Some(journal), Some(uid), Some(rv)) = (&ctx.journal, obj.uid(), obj.resource_version()) else {
+        return false;
+    };
+    journal.claimed(&uid, region, &rv)
+}
+
+/// Records the plan's claims in the journal when each precedes its region's create; false
+/// (the caller writes them to status) when there is no journal, no create, or it failed.
+async fn journal_claims(ctx: &Context, obj: &SecurityHubMember, planned: &Plan) -> bool {
+    let (Some(journal), Some(uid), Some(rv)) = (&ctx.journal, obj.uid(), obj.resource_version()) else {
+        return false;
+    };
+    if !planned.claims_precede_creates() {
+        return false;
+    }
+    let entries = planned
+        .claims
+        .iter()
+        .map(|region| JournalEntry {
+            uid: uid.clone(),
+            region: region.clone(),
+            resource_version: rv.clone(),
+            object: object_key(obj),
+            account_id: obj.spec.account_id.clone(),
+        })
+        .collect();
+    match journal.record(entries).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(object = %object_key(obj), error = %e, "claim journal unavailable; writing the claim to status");
+            false
+        }
+    }
+}
+
+/// The status now carries every claim of this resource: its journal entries can go.
+fn settle_claims(ctx: &Context, obj: &SecurityHubMember) {
+    if let (Some(journal), Some(uid)) = (&ctx.journal, obj.uid()) {
+        journal.settle(&uid);
+    }
+}
+
 async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
     let mut current = obj.status.clone().unwrap_or_default();
     let before = current.clone();
     let planned = converge(obj, ctx, &mut current, false).await?;
     let status = build_status(obj, &current, &planned);
     write_status(ctx, obj, &current, &status).await?;
+    settle_claims(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     report_aws_errors(ctx, obj, &current, &status).await;
     Ok(requeue(ctx, obj, planned.requeue))
@@ -186,11 +254,13 @@ async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error
             .await;
         }
         wake_other_claimants(ctx, obj);
+        settle_claims(ctx, obj);
         ctx.reset_backoff(&object_key(obj));
         return Ok(Action::await_change());
     }
     let status = build_status(obj, &current, &planned);
     write_status(ctx, obj, &current, &status).await?;
+    settle_claims(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     let message = status
         .conditions

@@ -49,6 +49,21 @@ pub struct Plan {
     pub ready: bool,
 }
 
+impl Plan {
+    /// Every claim is followed by a CreateMembers for its region in this very plan: the only
+    /// moment a claim must be durable is before that create, so a journal entry can stand in
+    /// for the status write until the reconcile writes its final status. A claim with no create
+    /// (an adoption) has nothing to protect in between and keeps its status write.
+    pub fn claims_precede_creates(&self) -> bool {
+        !self.claims.is_empty()
+            && self.claims.iter().all(|region| {
+                self.actions
+                    .iter()
+                    .any(|a| a.kind == ActionKind::Create && &a.region == region)
+            })
+    }
+}
+
 /// Plans a live resource: for each region, decide, then summarise.
 pub fn plan(spec: &Spec, facts: &[RegionFacts], policy: &Policy, now: DateTime<Utc>) -> Plan {
     let decisions: Vec<RegionDecision> = facts.iter().map(|f| region::decide(spec, f, policy, now)).collect();

@@ -923,3 +923,46 @@ fn member_status_summary_cases() {
         Some("Enabled 2/3, Invited 1/3")
     );
 }
+
+/// The claims a journal entry may stand in for: those followed by their region's create.
+#[test]
+fn claims_precede_creates_only_when_each_claimed_region_is_created() {
+    let two = |first: RegionFacts, second: RegionFacts| {
+        let mut second = second;
+        second.region = "eu-west-1".into();
+        if let Some(p) = second.previous.as_mut() {
+            p.region = "eu-west-1".into();
+        }
+        plan(&spec(), &[first, second], &Policy::default(), now())
+    };
+    let absent = || attempted(facts(Observed::Absent, None), &[ActionKind::Get]);
+    let fresh = plan(&spec(), &[absent()], &Policy::default(), now());
+    assert_eq!(fresh.claims, vec!["us-east-1".to_string()]);
+    assert!(fresh.claims_precede_creates(), "{fresh:?}");
+    assert!(two(absent(), absent()).claims_precede_creates());
+    let adopting = plan(
+        &with(|s| s.adopt = true),
+        &[facts(member("Enabled"), None)],
+        &Policy::default(),
+        now(),
+    );
+    assert!(!adopting.claims.is_empty(), "adoption claims: {adopting:?}");
+    assert!(!adopting.claims_precede_creates(), "an adoption has no create");
+    let mixed = plan(
+        &with(|s| s.adopt = true),
+        &[absent(), {
+            let mut f = facts(member("Enabled"), None);
+            f.region = "eu-west-1".into();
+            f
+        }],
+        &Policy::default(),
+        now(),
+    );
+    assert_eq!(mixed.claims.len(), 2, "{mixed:?}");
+    assert!(!mixed.claims_precede_creates(), "one claim has no create");
+    let unread = plan(&spec(), &[facts(Observed::NotRead, None)], &Policy::default(), now());
+    assert!(
+        unread.claims.is_empty() && !unread.claims_precede_creates(),
+        "reads first: {unread:?}"
+    );
+}

@@ -20,6 +20,7 @@ OPERATOR_RULES = [
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
+JOURNAL_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "create", "delete"]}]
 LEASE_RULES = [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch"]}]
 
@@ -55,6 +56,8 @@ def test_default_render_objects(helm):
         ("ClusterRoleBinding", "securityhub-operator"),
         ("Role", "securityhub-operator-leader-election"),
         ("RoleBinding", "securityhub-operator-leader-election"),
+        ("Role", "securityhub-operator-claim-journal"),
+        ("RoleBinding", "securityhub-operator-claim-journal"),
         ("ClusterRole", "securityhub-operator-view"),
         ("ClusterRole", "securityhub-operator-edit"),
         ("Deployment", "securityhub-operator"),
@@ -126,6 +129,11 @@ def test_default_rbac_is_least_privilege(helm):
     lease = one(objects, "Role", "securityhub-operator-leader-election")
     assert lease["metadata"]["namespace"] == "securityhub-operator-system"
     assert lease["rules"] == LEASE_RULES
+    journal = one(objects, "Role", "securityhub-operator-claim-journal")
+    assert journal["metadata"]["namespace"] == "securityhub-operator-system"
+    assert journal["rules"] == JOURNAL_RULES
+    assert one(objects, "RoleBinding", "securityhub-operator-claim-journal")["roleRef"]["name"] == journal["metadata"]["name"]
+    assert "--claim-journal=false" not in container(objects)["args"]
     binding = one(objects, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "securityhub-operator",
                                     "namespace": "securityhub-operator-system"}]
@@ -169,6 +177,12 @@ def test_crd_install_off_renders_no_crd(helm):
 
 
 # ---------------------------------------------------------------------------------------------------- non-default
+
+
+def test_claim_journal_off_drops_its_role_and_says_so(helm):
+    objects = template(helm, "--set", "claimJournal=false")
+    assert "securityhub-operator-claim-journal" not in [o["metadata"]["name"] for o in rbac_objects(objects)]
+    assert "--claim-journal=false" in container(objects)["args"]
 
 
 def test_watch_namespaces_use_roles_per_namespace(helm):
@@ -273,8 +287,11 @@ def test_network_policy_defaults(helm):
 def test_single_replica_has_no_pdb_and_may_skip_leader_election(helm):
     objects = template(helm, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false")
     assert by_kind(objects, "PodDisruptionBudget") == []
-    assert [o["metadata"]["name"] for o in by_kind(objects, "Role")] == []
+    # Only the claim journal's Role is left; it lives where POD_NAMESPACE points, leader or not.
+    assert [o["metadata"]["name"] for o in by_kind(objects, "Role")] == ["securityhub-operator-claim-journal"]
     assert not any(a.startswith("--leader-election") for a in container(objects)["args"])
+    env = {e["name"]: e for e in container(objects)["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
 
 def test_two_replicas_without_leader_election_are_refused(helm):
