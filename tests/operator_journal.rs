@@ -13,7 +13,9 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use support::Error;
 use support::cluster::TestCluster;
-use support::scenario::{Stack, apply_member, condition, delete_member, members, namespace, wait_gone, wait_member};
+use support::scenario::{
+    Stack, apply_member, condition, delete_member, event_reasons, members, namespace, wait_gone, wait_member,
+};
 
 const NS: &str = "t-journal";
 const ACCOUNT: &str = "320000000001";
@@ -116,6 +118,11 @@ async fn a_journaled_claim_survives_a_crash_before_the_status_write() -> Result<
     let status = obj.status.ok_or("no status")?;
     assert!(status.regions[0].managed, "{status:?}");
     assert_eq!(emulator.calls_for("CreateMembers", ACCOUNT).await?, 1, "created once");
+    let reasons = event_reasons(&client, NS, "m").await?;
+    assert!(
+        reasons.contains(&"AwaitingAcceptance".to_string()) && !reasons.contains(&"Creating".to_string()),
+        "Events follow status, which never said Creating: {reasons:?}"
+    );
     let client2 = client.clone();
     poll("the journal's ConfigMap to go", Duration::from_secs(30), || {
         let client = client2.clone();

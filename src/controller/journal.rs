@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sync::lock;
 
-/// Label that marks the journal's ConfigMaps.
+/// Label that marks the journal's ConfigMaps; its value names the operator installation (the
+/// Lease name), so two installations sharing a namespace never read or delete each other's.
 const LABEL: &str = "securityhub.operator.dev/journal";
 /// Claims per ConfigMap: far below its 1 MiB limit (an entry is about 100 bytes).
 const MAX_GROUP: usize = 2_000;
@@ -134,7 +135,8 @@ struct Request {
 
 struct Inner {
     api: Api<ConfigMap>,
-    prefix: String,
+    /// The installation's name: the label value and the ConfigMaps' name prefix.
+    owner: String,
     entries: Mutex<Entries>,
 }
 
@@ -145,11 +147,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// A journal in `namespace`, its ConfigMaps named `<prefix>-claims-...`; starts its writer.
-    pub fn start(client: Client, namespace: &str, prefix: &str) -> Self {
+    /// A journal in `namespace`, its ConfigMaps named `<owner>-claims-...`; starts its writer.
+    pub fn start(client: Client, namespace: &str, owner: &str) -> Self {
         let inner = Arc::new(Inner {
             api: Api::namespaced(client, namespace),
-            prefix: format!("{prefix}-claims-"),
+            owner: owner.to_string(),
             entries: Mutex::default(),
         });
         let (requests, rx) = mpsc::unbounded_channel();
@@ -159,7 +161,8 @@ impl Journal {
 
     /// Reads what an earlier process left (entries still current count as claims).
     pub async fn load(&self) -> Result<usize, kube::Error> {
-        let list = self.inner.api.list(&ListParams::default().labels(LABEL)).await?;
+        let selector = format!("{LABEL}={}", self.inner.owner);
+        let list = self.inner.api.list(&ListParams::default().labels(&selector)).await?;
         let mut empty = Vec::new();
         let mut n = 0;
         for cm in list.items {
@@ -243,9 +246,9 @@ async fn commit_groups(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Reques
 async fn write(inner: &Inner, entries: &[Entry]) -> Result<(), String> {
     let cm = ConfigMap {
         metadata: ObjectMeta {
-            generate_name: Some(inner.prefix.clone()),
+            generate_name: Some(format!("{}-claims-", inner.owner)),
             labels: Some(BTreeMap::from([
-                (LABEL.to_string(), "claims".to_string()),
+                (LABEL.to_string(), inner.owner.clone()),
                 (
                     "app.kubernetes.io/managed-by".to_string(),
                     "securityhub-operator".to_string(),

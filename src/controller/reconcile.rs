@@ -131,19 +131,18 @@ async fn converge(
             promises = promise(ctx, &planned.actions);
             let status = build_status(obj, current, &planned);
             let claimed = status.regions.clone();
-            // A journal entry stands in for the status write until the final one.
-            let before = if journal_claims(ctx, obj, &planned).await {
-                current.clone()
-            } else {
+            // A journal entry stands in for the status write until the final one; Events
+            // announce status transitions, so a claim that never reached status has none.
+            if !journal_claims(ctx, obj, &planned).await {
                 write_status(ctx, obj, current, &status).await?;
-                std::mem::replace(current, status.clone())
-            };
-            // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
-            // the first claim's Event finish first rather than dropping it.
-            if let Some(pending) = event.take() {
-                pending.await;
+                let before = std::mem::replace(current, status.clone());
+                // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
+                // the first claim's Event finish first rather than dropping it.
+                if let Some(pending) = event.take() {
+                    pending.await;
+                }
+                event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             }
-            event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
                 f.previous = claimed.iter().find(|r| r.region == f.region).cloned();
                 f.claimed_now = true;
