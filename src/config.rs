@@ -57,7 +57,7 @@ pub struct RunArgs {
 
     /// Resources reconciled at once. A multiple of the 50 accounts a call takes, so the
     /// first wave of a cold start fills whole batches; each one in flight costs memory.
-    #[arg(long, env = "SHO_CONCURRENCY", default_value_t = 500)]
+    #[arg(long, env = "SHO_CONCURRENCY", default_value_t = 400)]
     pub concurrency: u16,
 
     /// Kubernetes API requests in flight at once (watches excepted). The client speaks

@@ -92,7 +92,7 @@ def test_default_container_args_env_probes(helm):
     assert c["image"] == "ghcr.io/securityhub-operator/securityhub-operator:0.1.0"
     assert c["args"] == [
         "run", "--regions=us-east-1", "--resync-enabled=1h", "--resync-pending=5m", "--max-batch-size=50",
-        "--batch-window=200ms", "--api-rate=10", "--api-burst=30", "--concurrency=500", "--kube-max-in-flight=32",
+        "--batch-window=200ms", "--api-rate=10", "--api-burst=30", "--concurrency=400", "--kube-max-in-flight=32",
         "--leader-election",
         "--leader-election-id=securityhub-operator", "--lease-duration=15s",
         "--metrics-bind-address=0.0.0.0:8080", "--log-format=json", "--log-level=info",
