@@ -98,7 +98,12 @@ async fn a_journaled_claim_survives_a_crash_before_the_status_write() -> Result<
         "{value}"
     );
 
-    stack.kill_operator();
+    let operator = stack.operator.lock().map_err(|_| "lock")?.take().ok_or("no operator")?;
+    let journaled = operator
+        .metric("securityhub_operator_claim_journal_claims_total")
+        .await?;
+    assert!(journaled >= 1.0, "claims journaled: {journaled}");
+    operator.kill();
     emulator.clear_faults().await?;
     stack.start_operator().await?;
     let obj = wait_member(

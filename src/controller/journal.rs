@@ -17,6 +17,7 @@ use kube::{Api, Client};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sync::lock;
+use crate::telemetry::Metrics;
 
 /// Label that marks the journal's ConfigMaps; its value names the operator installation (the
 /// Lease name), so two installations sharing a namespace never read or delete each other's.
@@ -135,6 +136,7 @@ struct Request {
 
 struct Inner {
     api: Api<ConfigMap>,
+    metrics: Arc<Metrics>,
     /// The installation's name: the label value and the ConfigMaps' name prefix.
     owner: String,
     entries: Mutex<Entries>,
@@ -148,9 +150,10 @@ pub struct Journal {
 
 impl Journal {
     /// A journal in `namespace`, its ConfigMaps named `<owner>-claims-...`; starts its writer.
-    pub fn start(client: Client, namespace: &str, owner: &str) -> Self {
+    pub fn start(client: Client, namespace: &str, owner: &str, metrics: Arc<Metrics>) -> Self {
         let inner = Arc::new(Inner {
             api: Api::namespaced(client, namespace),
+            metrics,
             owner: owner.to_string(),
             entries: Mutex::default(),
         });
@@ -237,6 +240,7 @@ async fn commit_groups(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Reques
         }
         let entries: Vec<Entry> = group.iter().flat_map(|r| r.entries.iter().cloned()).collect();
         let result = write(&inner, &entries).await;
+        inner.metrics.journal_written(result.is_ok(), entries.len());
         for request in group {
             let _ = request.reply.send(result.clone());
         }

@@ -72,7 +72,7 @@ pub async fn run_controllers(
         controller: "securityhub-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let journal = open_journal(args, &client).await;
+    let journal = open_journal(args, &client, &metrics).await;
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
@@ -174,12 +174,12 @@ async fn synced(store: &kube::runtime::reflector::Store<SecurityHubMember>) -> b
 
 /// The claim journal with what an earlier process left in it; `None` when it is off or
 /// cannot be read (claims then go to status one by one, as without it).
-async fn open_journal(args: &RunArgs, client: &Client) -> Option<Journal> {
+async fn open_journal(args: &RunArgs, client: &Client, metrics: &Arc<Metrics>) -> Option<Journal> {
     if !args.claim_journal {
         return None;
     }
     let namespace = args.operator_namespace();
-    let journal = Journal::start(client.clone(), &namespace, &args.leader_election_id);
+    let journal = Journal::start(client.clone(), &namespace, &args.leader_election_id, metrics.clone());
     match journal.load().await {
         Ok(n) => {
             tracing::info!(%namespace, entries = n, "claim journal opened");

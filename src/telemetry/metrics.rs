@@ -38,6 +38,8 @@ pub struct Metrics {
     aws_call_accounts: Family<CallLabels, Counter>,
     members: Family<StatusLabel, Gauge>,
     status_writes: Counter,
+    journal_writes: Family<ResultLabel, Counter>,
+    journal_claims: Counter,
     leader: Gauge,
     known_statuses: Mutex<Vec<String>>,
 }
@@ -87,6 +89,18 @@ impl Metrics {
             "Status patches sent to the Kubernetes API",
             status_writes.clone(),
         );
+        let journal_writes = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "claim_journal_writes",
+            "Claim journal ConfigMaps written, by result (ok or error)",
+            journal_writes.clone(),
+        );
+        let journal_claims = Counter::default();
+        registry.register(
+            "claim_journal_claims",
+            "Claims made durable by the claim journal instead of a status write",
+            journal_claims.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -101,6 +115,8 @@ impl Metrics {
             aws_call_accounts,
             members,
             status_writes,
+            journal_writes,
+            journal_claims,
             leader,
             known_statuses: Mutex::new(Vec::new()),
         }
@@ -117,6 +133,17 @@ impl Metrics {
 
     pub fn status_written(&self) {
         self.status_writes.inc();
+    }
+
+    /// One claim journal write of `claims` claims.
+    pub fn journal_written(&self, ok: bool, claims: usize) {
+        let result = if ok { "ok" } else { "error" };
+        self.journal_writes
+            .get_or_create(&ResultLabel { result: result.into() })
+            .inc();
+        if ok {
+            self.journal_claims.inc_by(claims as u64);
+        }
     }
 
     pub fn status_writes(&self) -> u64 {
@@ -187,6 +214,8 @@ mod tests {
         m.set_members(&[("Enabled".into(), 3)]);
         m.set_members(&[("Invited".into(), 1)]);
         m.status_written();
+        m.journal_written(true, 120);
+        m.journal_written(false, 3);
         let text = m.encode();
         for needle in [
             "securityhub_operator_reconciles_total{result=\"ok\"} 1",
@@ -195,6 +224,9 @@ mod tests {
             "securityhub_operator_members{status=\"Enabled\"} 0",
             "securityhub_operator_members{status=\"Invited\"} 1",
             "securityhub_operator_status_writes_total 1",
+            "securityhub_operator_claim_journal_writes_total{result=\"ok\"} 1",
+            "securityhub_operator_claim_journal_writes_total{result=\"error\"} 1",
+            "securityhub_operator_claim_journal_claims_total 120",
             "securityhub_operator_reconcile_duration_seconds_count 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
