@@ -199,6 +199,11 @@ impl Journal {
         lock(&self.inner.entries).claimed(uid, region, resource_version)
     }
 
+    /// No entry is open.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.inner.entries).claims.is_empty()
+    }
+
     /// The resource's status now carries its claims (or it is gone): forget its entries.
     pub fn settle(&self, uid: &str) {
         let empty = lock(&self.inner.entries).retain(|u, _| u != uid);

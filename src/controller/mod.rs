@@ -149,27 +149,27 @@ fn fan_out(
 
 /// Ready once every cache has its first full list.
 async fn mark_ready(stores: Vec<kube::runtime::reflector::Store<SecurityHubMember>>, health: Arc<Health>) {
-    for store in &stores {
-        if !synced(store).await {
-            return;
-        }
+    if all_synced(&stores).await {
+        tracing::info!("caches synced; ready");
+        health.set_ready(true);
     }
-    tracing::info!("caches synced; ready");
-    health.set_ready(true);
 }
 
-/// Waits for a cache's first full list; false if it never comes.
+/// Waits for every cache's first full list; false if one never comes.
 ///
 /// kube-runtime's readiness future wakes only its latest waiter (the controller's own),
 /// so poll it with a timeout instead of waiting on it alone.
-async fn synced(store: &kube::runtime::reflector::Store<SecurityHubMember>) -> bool {
-    loop {
-        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
-            Ok(Ok(())) => return true,
-            Ok(Err(_)) => return false,
-            Err(_) => continue,
+async fn all_synced(stores: &[kube::runtime::reflector::Store<SecurityHubMember>]) -> bool {
+    for store in stores {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return false,
+                Err(_) => continue,
+            }
         }
     }
+    true
 }
 
 /// The claim journal with what an earlier process left in it; `None` when it is off or
@@ -196,13 +196,15 @@ async fn open_journal(args: &RunArgs, client: &Client, metrics: &Arc<Metrics>) -
 /// gone or has been written since (a crash, or a resource deleted mid-claim).
 async fn collect_journal_garbage(ctx: Arc<Context>) {
     let Some(journal) = &ctx.journal else { return };
-    for store in &ctx.stores {
-        if !synced(store).await {
-            return;
-        }
+    if !all_synced(&ctx.stores).await {
+        return;
     }
     loop {
         tokio::time::sleep(Duration::from_secs(300)).await;
+        // Usually nothing is open: no need to index 10,000 cached objects for it.
+        if journal.is_empty() {
+            continue;
+        }
         let mut versions = std::collections::HashMap::new();
         for store in &ctx.stores {
             for obj in store.state() {
