@@ -177,6 +177,16 @@ impl Failure {
             Self::Unprocessed { kind, .. } | Self::Aws { kind, .. } => *kind,
         }
     }
+
+    /// Whether AWS certainly did not carry the call out: it refused the account, or the call
+    /// as a whole before acting (throttled, denied, invalid). A 5xx, a timeout or an
+    /// unreadable answer may come after AWS acted: the outcome is unknown.
+    pub fn certainly_not_applied(&self) -> bool {
+        match self {
+            Self::Unprocessed { .. } => true,
+            Self::Aws { class, .. } => !matches!(class, ErrorClass::Transient | ErrorClass::Other),
+        }
+    }
 }
 
 /// Everything known about the account in one region at one planning step.
@@ -197,6 +207,9 @@ pub struct RegionFacts {
     pub organization: OrganizationRole,
     /// This reconcile recorded the claim (`previous.managed`) just now, before its create.
     pub claimed_now: bool,
+    /// This reconcile withdrew a claim (`previous.managed` went back to false) that may still
+    /// be durable in status or the journal: the shell must withdraw it there before going on.
+    pub withdrawn: bool,
 }
 
 impl RegionFacts {
@@ -212,6 +225,7 @@ impl RegionFacts {
             failure: None,
             organization: OrganizationRole::Unknown,
             claimed_now: false,
+            withdrawn: false,
         }
     }
 

@@ -21,7 +21,8 @@ pub use facts::{
 pub use outcome::{Outcome, fold};
 pub use ownership::{Claim, ownership};
 pub use region::{
-    Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, reinvite_backoff,
+    Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, is_organization_refusal,
+    reinvite_backoff,
 };
 pub use summary::{Requeue, TERMINAL_BACKOFF_CAP, TRANSIENT_BACKOFF_CAP, member_status_summary};
 
@@ -37,6 +38,10 @@ pub struct Plan {
     /// Regions whose status must record `managed: true` before the actions run, so a crash
     /// between the AWS call and the status write cannot turn our own member into a stranger.
     pub claims: Vec<String>,
+    /// Regions whose claim this reconcile withdrew (the create certainly did not happen, or
+    /// the member predates the claim): the shell takes them back from status and the journal
+    /// before anything else, so a stranger's member is never recorded as ours.
+    pub withdrawals: Vec<String>,
     /// The per-region status to write.
     pub regions: Vec<RegionStatus>,
     /// Ready and Synced.

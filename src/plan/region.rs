@@ -22,6 +22,10 @@ pub struct Action {
     /// Accept: the role to assume in the member account and our administrator id.
     pub accept: Option<AcceptInvitation>,
     pub administrator_id: Option<String>,
+    /// A read that must reach AWS: never answered "absent" from an earlier ListMembers sweep.
+    /// Only reads before this resource's first create may be; a read of a member this
+    /// resource owns decides a clean-up or a re-create and must be fresh.
+    pub fresh: bool,
 }
 
 /// What a region needs before the next look.
@@ -51,6 +55,8 @@ pub struct RegionDecision {
     pub action: Option<Action>,
     /// Record `managed: true` before acting (first create, or an adoption).
     pub claim: bool,
+    /// A claim was withdrawn in this reconcile; make that durable before going on.
+    pub withdraw: bool,
     /// The status entry to write; `None` drops the region from status.
     pub status: Option<RegionStatus>,
     pub verdict: Verdict,
@@ -81,7 +87,7 @@ impl MemberState {
             "removed" => Self::Removed,
             "resigned" => Self::Resigned,
             "deleted" => Self::Deleted,
-            "accountsuspended" => Self::AccountSuspended,
+            "accountsuspended" | "account_suspended" => Self::AccountSuspended,
             _ => Self::Unknown,
         }
     }
@@ -118,9 +124,19 @@ pub fn decide(spec: &Spec, f: &RegionFacts, policy: &Policy, now: DateTime<Utc>)
     }
 }
 
-/// The failure that stops this region for the rest of the reconcile, if any.
+/// The failure that stops this region for the rest of the reconcile, if any. An invitation
+/// of a Removed member refused because it is an organization account is not one: such an
+/// account comes back through CreateMembers (see `removed_step`).
 fn blocking_failure(f: &RegionFacts) -> Option<&Failure> {
-    f.failure.as_ref()
+    let removed = matches!(&f.observed, Observed::Member(m) if MemberState::parse(&m.status) == MemberState::Removed);
+    f.failure
+        .as_ref()
+        .filter(|failure| !(removed && refused_as_organization_account(failure)))
+}
+
+/// AWS refused an invitation because the account is an organization account.
+fn refused_as_organization_account(failure: &Failure) -> bool {
+    matches!(failure, Failure::Unprocessed { kind: ActionKind::Invite, result } if is_organization_refusal(result))
 }
 
 fn read(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {
@@ -138,13 +154,9 @@ fn read(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {
         "reading the member from AWS".into(),
         policy.resync_pending,
     );
-    decision(
-        f,
-        Some(action(spec, f, ActionKind::Get)),
-        false,
-        Some(base_status(f, f.managed())),
-        verdict,
-    )
+    let mut get = action(spec, f, ActionKind::Get);
+    get.fresh = f.managed();
+    decision(f, Some(get), false, Some(base_status(f, f.managed())), verdict)
 }
 
 fn decide_absent(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {
@@ -179,8 +191,18 @@ fn decide_member(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> RegionDecision {
+    let deleted = MemberState::parse(&m.status) == MemberState::Deleted;
+    if deleted && (f.managed() || spec.adopt) {
+        // AWS adds a deleted member again "as if it were a completely new member account":
+        // ours (or ours to adopt), it is created again.
+        return decide_absent(spec, f, policy);
+    }
     let adopting = !f.managed() && spec.adopt;
     if !f.managed() && !spec.adopt {
+        if deleted {
+            let (_, verdict) = member_step(spec, f, m, policy, now);
+            return decision(f, None, false, Some(member_status(f, m, false)), verdict);
+        }
         let verdict = waiting(
             Reason::AlreadyExists,
             format!(
@@ -268,7 +290,7 @@ fn member_step(
             waiting(
                 Reason::Deleted,
                 format!(
-                    "account {acct} was deleted as a member in {region} outside this operator; delete and re-create this resource to add it again"
+                    "account {acct} was deleted as a member in {region} and this resource did not create it; set spec.adopt: true to add it again"
                 ),
                 policy.resync_pending,
             ),
@@ -333,6 +355,33 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
         );
         return (None, verdict);
     }
+    if f.attempted.contains(&ActionKind::Create) {
+        return (
+            None,
+            waiting(
+                Reason::Inviting,
+                format!(
+                    "added organization account {acct} in {} again; waiting for AWS to report it",
+                    f.region
+                ),
+                policy.resync_pending.min(Duration::from_secs(30)),
+            ),
+        );
+    }
+    if f.failure.as_ref().is_some_and(refused_as_organization_account) {
+        // Organization accounts are never invited: CreateMembers enables them again.
+        return (
+            Some(ActionKind::Create),
+            waiting(
+                Reason::Inviting,
+                format!(
+                    "account {acct} is an organization account removed in {}; adding it again",
+                    f.region
+                ),
+                policy.resync_pending,
+            ),
+        );
+    }
     if f.attempted.contains(&ActionKind::Invite) {
         return (
             None,
@@ -375,7 +424,11 @@ fn resigned_step(
         );
     }
     let wait = reinvite_backoff(policy, f.reinvites());
-    let since = m.invited_at.or(m.updated_at);
+    // AWS may report no time at all: then the last invitation this resource recorded counts.
+    let since = m
+        .invited_at
+        .or(m.updated_at)
+        .or(f.previous.as_ref().and_then(|p| p.invited_at));
     let due = since.map(|t| t + chrono::Duration::from_std(wait).unwrap_or(chrono::TimeDelta::MAX));
     match due {
         Some(due) if due > now && !f.attempted.contains(&ActionKind::Invite) => {
@@ -450,8 +503,9 @@ fn decide_cleanup(
     if let Some(failure) = &f.failure {
         if let Failure::Unprocessed {
             kind: ActionKind::Delete,
-            ..
+            result,
         } = failure
+            && is_organization_refusal(result)
         {
             // Organization accounts cannot be deleted; disassociated is as far as AWS goes.
             return done(
@@ -612,6 +666,13 @@ pub fn is_already_member(result: &str) -> bool {
     result.to_ascii_lowercase().contains("already a member")
 }
 
+/// True for a ProcessingResult that refuses an invitation or a deletion because the account
+/// belongs to the administrator's organization (such members are added and removed, never
+/// invited or deleted).
+pub fn is_organization_refusal(result: &str) -> bool {
+    result.to_ascii_lowercase().contains("organization")
+}
+
 fn waiting(reason: Reason, message: String, after: Duration) -> Verdict {
     Verdict {
         ready: false,
@@ -638,6 +699,7 @@ fn action(spec: &Spec, f: &RegionFacts, kind: ActionKind) -> Action {
         email: None,
         accept: None,
         administrator_id: None,
+        fresh: true,
     }
 }
 
@@ -652,10 +714,18 @@ fn decision(
         Observed::Failed(failure) => Some(failure.clone()),
         _ => None,
     });
+    // A region in its end state shows no refusal from an earlier try.
+    let status = status.map(|mut s| {
+        if verdict.ready {
+            s.processing_result = None;
+        }
+        s
+    });
     RegionDecision {
         region: f.region.clone(),
         action,
         claim,
+        withdraw: f.withdrawn,
         status,
         verdict,
         aws_error,
@@ -689,7 +759,8 @@ fn member_status(f: &RegionFacts, m: &ObservedMember, managed: bool) -> RegionSt
     let mut status = base_status(f, managed);
     status.member_status = Some(m.status.clone());
     status.administrator_id = m.administrator_id.clone();
-    status.invited_at = m.invited_at;
+    // An answer without InvitedAt keeps the time of the last invitation known.
+    status.invited_at = m.invited_at.or(status.invited_at);
     status.updated_at = m.updated_at;
     status
 }

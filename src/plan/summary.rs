@@ -64,6 +64,11 @@ pub fn assemble(mut decisions: Vec<RegionDecision>, policy: &Policy, deleting: b
         .filter(|a| !policy.dry_run || a.kind == super::facts::ActionKind::Get)
         .collect();
     let claims = decisions.iter().filter(|d| d.claim).map(|d| d.region.clone()).collect();
+    let withdrawals = decisions
+        .iter()
+        .filter(|d| d.withdraw)
+        .map(|d| d.region.clone())
+        .collect();
     let regions: Vec<_> = decisions.iter().filter_map(|d| d.status.clone()).collect();
     let member_status = member_status_summary(regions.iter().filter_map(|r| r.member_status.as_deref()));
     let ready = decisions.iter().all(|d| d.verdict.ready && d.action.is_none());
@@ -74,6 +79,7 @@ pub fn assemble(mut decisions: Vec<RegionDecision>, policy: &Policy, deleting: b
     Plan {
         actions,
         claims,
+        withdrawals,
         regions,
         conditions,
         member_status,

@@ -289,12 +289,62 @@ fn live_rows() -> Vec<Row> {
             Reason::AccountSuspended,
         ),
         row(
-            "deleted out of band: report",
+            "deleted out of band: add it again",
             spec(),
             facts(member("Deleted"), managed(0)),
+            Some(Create),
+            false,
+            Reason::Creating,
+        ),
+        row(
+            "deleted, never ours: report",
+            spec(),
+            facts(member("Deleted"), None),
             None,
             false,
             Reason::Deleted,
+        ),
+        Row {
+            claim: true,
+            ..row(
+                "deleted, never ours, adopt: claim and add it as new",
+                with(|s| s.adopt = true),
+                facts(member("Deleted"), None),
+                Some(Create),
+                false,
+                Reason::Creating,
+            )
+        },
+        row(
+            "suspended, as AWS spells it",
+            spec(),
+            facts(member("ACCOUNT_SUSPENDED"), managed(0)),
+            None,
+            false,
+            Reason::AccountSuspended,
+        ),
+        row(
+            "removed organization account refused an invitation: add it again",
+            spec(),
+            failed(
+                attempted(facts(member("Removed"), managed(0)), &[Invite]),
+                Failure::Unprocessed {
+                    kind: Invite,
+                    result: "The request is rejected because organization member accounts do not receive invitations."
+                        .into(),
+                },
+            ),
+            Some(Create),
+            false,
+            Reason::Inviting,
+        ),
+        row(
+            "removed organization account added again, still listed removed: wait",
+            spec(),
+            attempted(facts(member("Removed"), managed(0)), &[Invite, Create]),
+            None,
+            false,
+            Reason::Inviting,
         ),
         row(
             "unknown status: report, no action",
@@ -540,6 +590,20 @@ fn cleanup_rows() -> Vec<Row> {
             None,
             true,
             Reason::Deleting,
+        ),
+        row(
+            "delete refused for another cause: not done",
+            spec(),
+            failed(
+                attempted(facts(member("Enabled"), managed(0)), &[Delete]),
+                Failure::Unprocessed {
+                    kind: Delete,
+                    result: "The request is rejected because the member account must be disassociated first.".into(),
+                },
+            ),
+            None,
+            false,
+            Reason::Unprocessed,
         ),
         row(
             "throttled during clean-up: retry",
@@ -965,4 +1029,100 @@ fn claims_precede_creates_only_when_each_claimed_region_is_created() {
         unread.claims.is_empty() && !unread.claims_precede_creates(),
         "reads first: {unread:?}"
     );
+}
+
+/// A create AWS certainly did not carry out takes the claim back (someone else may add the
+/// account later); a create of unknown outcome keeps it, and the member is read again.
+#[test]
+fn a_certainly_failed_create_withdraws_the_claim_and_an_unknown_one_keeps_it() {
+    let cases = [
+        (
+            aws(ActionKind::Create, ErrorClass::AccessDenied, "AccessDeniedException"),
+            true,
+        ),
+        (
+            aws(ActionKind::Create, ErrorClass::InvalidInput, "InvalidInputException"),
+            true,
+        ),
+        (
+            aws(ActionKind::Create, ErrorClass::Throttled, "TooManyRequestsException"),
+            true,
+        ),
+        (
+            Failure::Unprocessed {
+                kind: ActionKind::Create,
+                result: "The request is rejected because the email address is invalid.".into(),
+            },
+            true,
+        ),
+        (
+            aws(ActionKind::Create, ErrorClass::Transient, "InternalException"),
+            false,
+        ),
+        (aws(ActionKind::Create, ErrorClass::Other, "dispatch failure"), false),
+    ];
+    for (failure, withdrawn) in cases {
+        let mut f = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
+        f.claimed_now = true;
+        fold(&mut f, ActionKind::Create, Outcome::Failed(failure.clone()), now());
+        let d = region::decide(&spec(), &f, &Policy::default(), now());
+        assert_eq!(d.withdraw, withdrawn, "{failure:?}: withdrawal");
+        assert_eq!(d.status.expect("status").managed, !withdrawn, "{failure:?}: managed");
+        assert_eq!(d.action, None, "{failure:?}: no retry within the reconcile");
+        let planned = plan(&spec(), std::slice::from_ref(&f), &Policy::default(), now());
+        assert_eq!(planned.withdrawals.len(), usize::from(withdrawn), "{failure:?}: plan");
+    }
+    // A re-create of a member AWS still holds (a removed organization account) keeps it.
+    let mut f = attempted(facts(member("Removed"), managed(0)), &[ActionKind::Invite]);
+    fold(
+        &mut f,
+        ActionKind::Create,
+        Outcome::Failed(aws(
+            ActionKind::Create,
+            ErrorClass::AccessDenied,
+            "AccessDeniedException",
+        )),
+        now(),
+    );
+    assert!(!f.withdrawn && f.managed(), "a member AWS holds stays ours");
+}
+
+/// Ready shows no refusal left over from an earlier try.
+#[test]
+fn ready_clears_an_old_processing_result() {
+    let mut previous = managed(0).expect("status");
+    previous.processing_result = Some("The request is rejected because the account is suspended.".into());
+    let d = region::decide(
+        &spec(),
+        &facts(member("Enabled"), Some(previous)),
+        &Policy::default(),
+        now(),
+    );
+    assert!(d.verdict.ready);
+    assert_eq!(d.status.expect("status").processing_result, None);
+}
+
+/// With no time from AWS, the last invitation this resource recorded starts the backoff, so
+/// `reinvite: Always` does not invite at every resync.
+#[test]
+fn resigned_without_timestamps_backs_off_from_the_recorded_invitation() {
+    let s = with(|s| s.reinvite = ReinvitePolicy::Always);
+    let mut previous = managed(1).expect("status");
+    previous.invited_at = Some(now() - chrono::Duration::minutes(1));
+    let bare = Observed::Member(ObservedMember {
+        status: "Resigned".into(),
+        administrator_id: None,
+        invited_at: None,
+        updated_at: None,
+    });
+    let policy = Policy {
+        reinvite_backoff: Duration::from_secs(3600),
+        ..Policy::default()
+    };
+    let d = region::decide(&s, &facts(bare.clone(), Some(previous.clone())), &policy, now());
+    assert_eq!(d.action, None, "within the backoff of the recorded invitation");
+    assert_eq!(d.status.expect("status").invited_at, previous.invited_at, "kept");
+    previous.invited_at = Some(now() - chrono::Duration::hours(5));
+    let d = region::decide(&s, &facts(bare, Some(previous)), &policy, now());
+    assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite), "backoff elapsed");
 }
