@@ -48,7 +48,11 @@ pub async fn execute(ctx: &Context, actions: Vec<Action>, promises: Vec<Option<P
 
 async fn run(ctx: &Context, a: &Action, promise: Option<Promise>) -> Outcome {
     if a.kind != ActionKind::Accept {
-        let reply = ctx.batcher.submit(&a.region, a.kind, &a.account_id, a.email.clone());
+        let reply: std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> = if a.kind == ActionKind::Get && !a.fresh {
+            Box::pin(ctx.batcher.read_unclaimed(&a.region, &a.account_id))
+        } else {
+            Box::pin(ctx.batcher.submit(&a.region, a.kind, &a.account_id, a.email.clone()))
+        };
         drop(promise);
         return reply.await;
     }

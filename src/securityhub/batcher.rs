@@ -113,6 +113,7 @@ impl Batcher {
     }
 
     /// Runs `kind` for one account in `region` as part of a batch and returns its outcome.
+    /// Every call reaches AWS (or a sweep that started after it was queued).
     ///
     /// The request is queued when this is called, not when the future is first polled,
     /// so a caller may withdraw its [`Promise`] right after.
@@ -124,27 +125,45 @@ impl Batcher {
         email: Option<String>,
     ) -> impl Future<Output = Outcome> + Send + use<> {
         let (reply, answer) = oneshot::channel();
-        let known_absent = kind == ActionKind::Get && self.known_absent(region, account_id);
-        let sent = if known_absent {
-            let _ = reply.send(Outcome::Read(Observed::Absent));
-            true
+        let request = Request {
+            account_id: account_id.to_string(),
+            email,
+            requeues: 0,
+            reply,
+        };
+        let sent = self.queue(region, kind).sender.send(request).is_ok();
+        Self::answer(kind, sent, answer)
+    }
+
+    /// Reads a member that no resource has claimed yet (the read before a first create):
+    /// answered "absent" without a call when a recent sweep did not list it. Stale only if
+    /// someone else added the member since; then AWS refuses the create as "already a
+    /// member" and the claim is withdrawn. A read that decides a clean-up or a re-create
+    /// must use [`Batcher::submit`].
+    pub fn read_unclaimed(&self, region: &str, account_id: &str) -> impl Future<Output = Outcome> + Send + use<> {
+        let (reply, answer) = oneshot::channel();
+        let sent = if self.known_absent(region, account_id) {
+            reply.send(Outcome::Read(Observed::Absent)).is_ok()
         } else {
             let request = Request {
                 account_id: account_id.to_string(),
-                email,
+                email: None,
                 requeues: 0,
                 reply,
             };
-            self.queue(region, kind).sender.send(request).is_ok()
+            self.queue(region, ActionKind::Get).sender.send(request).is_ok()
         };
-        async move {
-            if !sent {
-                return Outcome::Failed(internal(kind, "the batcher stopped"));
-            }
-            answer
-                .await
-                .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
+        Self::answer(ActionKind::Get, sent, answer)
+    }
+
+    /// The reply to one queued request.
+    async fn answer(kind: ActionKind, sent: bool, answer: oneshot::Receiver<Outcome>) -> Outcome {
+        if !sent {
+            return Outcome::Failed(internal(kind, "the batcher stopped"));
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Outcome::Failed(internal(kind, "the batch was dropped")))
     }
 
     /// Whether a recent sweep shows `account_id` absent (answered without a call).

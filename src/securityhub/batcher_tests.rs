@@ -469,17 +469,20 @@ async fn after_a_sweep_unlisted_accounts_read_absent_without_a_call_until_create
     let b = batcher(fake.clone(), 50);
     submit_all(&b, ActionKind::Get, 120).await;
     assert_eq!(*fake.list_calls.lock().expect("lock"), 1);
-    // A later read of an account the sweep did not list: no call at all.
+    // A later read of an unclaimed account the sweep did not list: no call at all.
     assert_eq!(
-        b.submit("us-east-1", ActionKind::Get, &account(500), None).await,
+        b.read_unclaimed("us-east-1", &account(500)).await,
         Outcome::Read(Observed::Absent)
     );
     assert!(fake.calls(ActionKind::Get).is_empty());
     // A listed account, or one created since, is read from AWS.
-    b.submit("us-east-1", ActionKind::Get, &account(1), None).await;
+    b.read_unclaimed("us-east-1", &account(1)).await;
     b.submit("us-east-1", ActionKind::Create, &account(500), None).await;
-    b.submit("us-east-1", ActionKind::Get, &account(500), None).await;
+    b.read_unclaimed("us-east-1", &account(500)).await;
     assert_eq!(fake.calls(ActionKind::Get), vec![vec![account(1)], vec![account(500)]]);
+    // A read that must be fresh (a member some resource owns) always reaches AWS.
+    b.submit("us-east-1", ActionKind::Get, &account(501), None).await;
+    assert_eq!(fake.calls(ActionKind::Get).len(), 3, "never inferred absent");
     assert_eq!(*fake.list_calls.lock().expect("lock"), 1);
 }
 
@@ -496,12 +499,12 @@ async fn a_create_refused_as_already_a_member_makes_the_account_known() {
     let b = batcher(fake.clone(), 50);
     submit_all(&b, ActionKind::Get, 120).await;
     assert_eq!(
-        b.submit("us-east-1", ActionKind::Get, &account(7), None).await,
+        b.read_unclaimed("us-east-1", &account(7)).await,
         Outcome::Read(Observed::Absent),
         "not listed by the sweep"
     );
     b.submit("us-east-1", ActionKind::Create, &account(7), None).await;
-    b.submit("us-east-1", ActionKind::Get, &account(7), None).await;
+    b.read_unclaimed("us-east-1", &account(7)).await;
     assert_eq!(fake.calls(ActionKind::Get), vec![vec![account(7)]], "read from AWS now");
 }
 

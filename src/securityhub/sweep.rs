@@ -65,11 +65,17 @@ impl Roster {
         }
     }
 
-    /// A complete sweep listed these accounts.
+    /// A complete sweep listed these accounts. Accounts known to exist before stay known: a
+    /// create sent while the sweep paged may be missing from its pages, and an account
+    /// wrongly known to exist only costs a read.
     pub fn swept<'a>(&mut self, region: &str, accounts: impl IntoIterator<Item = &'a str>) {
         let r = self.regions.entry(region.to_string()).or_default();
-        r.listed = accounts.into_iter().filter_map(number).collect();
-        r.members = Some(r.listed.len());
+        let mut members = 0;
+        for id in accounts.into_iter().filter_map(number) {
+            members += 1;
+            r.listed.insert(id);
+        }
+        r.members = Some(members);
         r.swept_at = Some(Instant::now());
         r.paused_until = None;
     }
@@ -181,6 +187,13 @@ mod tests {
         roster.exists("r", c);
         assert!(!roster.known_absent("r", c), "reported by AWS since");
         assert!(!roster.known_absent("r", "12345"), "not an account id: ask AWS");
+        roster.created("r", ["100000000005"]);
+        roster.swept("r", [a]);
+        assert!(
+            !roster.known_absent("r", "100000000005"),
+            "a create the next sweep did not list is still known"
+        );
+        assert!(roster.known_absent("r", "100000000006"));
         roster.regions.get_mut("r").expect("swept").swept_at = Some(Instant::now() - ABSENT_FRESH);
         assert!(!roster.known_absent("r", "100000000004"), "the sweep is too old");
     }
