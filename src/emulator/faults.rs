@@ -55,6 +55,10 @@ pub struct FaultRule {
     pub corruption: Option<Corruption>,
     /// The status string `unknownMemberStatus` writes.
     pub member_status: Option<String>,
+    /// Carry the call out first, then answer with the error or 5xx: a change AWS made whose
+    /// answer was lost (a timeout, a dropped connection after commit).
+    #[serde(default)]
+    pub after_commit: bool,
     /// Fire at most this many times (errors, 5xx and corruption), then stop.
     pub times: Option<u32>,
     /// How often this rule fired so far (read back by GET).
@@ -75,6 +79,8 @@ fn always() -> f64 {
 pub struct FaultPlan {
     pub latency: Option<Duration>,
     pub error: Option<ApiError>,
+    /// The error is answered after the call was carried out.
+    pub after_commit: bool,
     pub corruption: Option<(Corruption, String)>,
 }
 
@@ -108,6 +114,7 @@ impl Faults {
 fn apply_rule(rule: &mut FaultRule, plan: &mut FaultPlan, rng: &mut StdRng) {
     if rule.server_error_rate.is_some_and(|rate| chance(rng, rate)) {
         rule.fired += 1;
+        plan.after_commit = rule.after_commit;
         plan.error = Some(ApiError {
             code: "ServiceUnavailableException".to_string(),
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -126,6 +133,7 @@ fn apply_rule(rule: &mut FaultRule, plan: &mut FaultPlan, rng: &mut StdRng) {
             .and_then(|s| StatusCode::from_u16(s).ok())
             .unwrap_or_else(|| status_for(code));
         let message = rule.message.clone().unwrap_or_else(|| format!("Injected {code}"));
+        plan.after_commit = rule.after_commit;
         plan.error = Some(ApiError {
             code: code.clone(),
             status,

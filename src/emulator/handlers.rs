@@ -139,13 +139,17 @@ async fn pipeline(
     if let Some(latency) = plan.latency {
         tokio::time::sleep(latency).await;
     }
-    if let Some(error) = plan.error {
+    if let Some(error) = plan.error.clone().filter(|_| !plan.after_commit) {
         return failure(error);
     }
     let result = body.and_then(|body| {
         let query = parse_query(query.as_deref())?;
         execute(shared, op, caller, &query, body)
     });
+    if let Some(error) = plan.error {
+        // Carried out, and the answer lost.
+        return failure(error);
+    }
     match result {
         Ok(value) => (corrupt(value, plan.corruption.as_ref()), "ok".to_string()),
         Err(error) => failure(error),

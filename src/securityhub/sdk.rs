@@ -10,6 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::config::Region;
+use aws_sdk_securityhub::config::retry::RetryConfig;
 use aws_sdk_securityhub::types::{AccountDetails, Member, Result as AwsResult};
 use chrono::{DateTime, Utc};
 
@@ -127,10 +128,16 @@ impl MembershipApi for SdkMembership {
                     .build()
             })
             .collect();
+        // Sent once: a retry after a lost answer would be refused as "already a member" for
+        // members this very call created, which reads as someone else's member. A lost
+        // answer stays a failure of unknown outcome instead, and the planner reads again.
+        let once = aws_sdk_securityhub::config::Builder::default().retry_config(RetryConfig::disabled());
         let out = self
             .client(region)
             .create_members()
             .set_account_details(Some(details))
+            .customize()
+            .config_override(once)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(&e))?;

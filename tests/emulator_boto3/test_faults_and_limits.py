@@ -49,6 +49,22 @@ def test_fault_times_and_clear(emu):
     admin.describe_hub()
 
 
+def test_after_commit_fault_applies_the_change_and_loses_the_answer(emu):
+    set_faults(
+        emu,
+        {"operation": "CreateMembers", "serverErrorRate": 1.0, "afterCommit": True, "times": 1},
+    )
+    admin = emu.client(ADMIN)
+    with pytest.raises(ClientError) as excinfo:
+        admin.create_members(AccountDetails=[{"AccountId": MEMBER}])
+    assert http_status(excinfo) == 503
+    # The member was created all the same: a second create is refused as a member.
+    members = admin.get_members(AccountIds=[MEMBER])["Members"]
+    assert [m["MemberStatus"] for m in members] == ["Created"]
+    again = admin.create_members(AccountDetails=[{"AccountId": MEMBER}])
+    assert "already a member" in again["UnprocessedAccounts"][0]["ProcessingResult"]
+
+
 def test_fault_probability_zero_never_fires(emu):
     set_faults(emu, {"errorCode": "InternalException", "probability": 0.0})
     for _ in range(20):
