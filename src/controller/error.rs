@@ -5,6 +5,8 @@
 pub enum Error {
     #[error("kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Journal(#[from] super::journal::JournalError),
     #[error("clean-up not finished: {0}")]
     CleanupPending(String),
     #[error("finalizer: {0}")]
@@ -16,6 +18,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
+            Self::Journal(_) => "journal",
             Self::CleanupPending(_) => "cleanup_pending",
             Self::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {

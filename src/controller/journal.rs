@@ -3,16 +3,18 @@
 //!
 //! A claim must be durable before the create: a crash in between would otherwise leave our
 //! own member looking like a stranger's (`AlreadyExists`). The reconcile's final status write
-//! records the claim for good; until then the journal holds it. An entry keeps the resource's
-//! `resourceVersion` at claim time and counts only while the resource is still at that version:
-//! any later write to the resource (our status, a spec edit) supersedes it, so an entry that
-//! outlives its purpose (a crash, a failed delete) can never claim anything.
+//! records the claim for good; until then the journal holds it, through any other write to
+//! the resource (a label, a spec edit, its deletion). An entry says only "this resource
+//! claimed this region"; it stays true until a status write records the region. So an entry
+//! is taken out durably (the ConfigMap patched, or deleted) before a status write records the
+//! region as not ours or drops it; an entry whose status records the claim may linger in its
+//! ConfigMap until the group's last entry settles, and saying "ours" again does no harm.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,76 +27,137 @@ const LABEL: &str = "securityhub.operator.dev/journal";
 /// Claims per ConfigMap: far below its 1 MiB limit (an entry is about 100 bytes).
 const MAX_GROUP: usize = 2_000;
 
-/// One claim: this resource, at this version, claims the account in this region.
+/// One claim: this resource claims the account in this region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub uid: String,
     pub region: String,
+    /// The resource's version at claim time, for whoever reads the ConfigMap.
     pub resource_version: String,
     /// namespace/name and account, for whoever reads the ConfigMap.
     pub object: String,
     pub account_id: String,
 }
 
-/// The journal could not record a claim.
+/// The journal could not record or withdraw a claim.
 #[derive(Debug, thiserror::Error)]
 #[error("claim journal: {0}")]
 pub struct JournalError(String);
 
-/// The entries not yet superseded, by (uid, region), and how many each ConfigMap still holds.
+/// (uid, region).
+type Key = (String, String);
+
+/// What the journal's ConfigMaps hold, by (uid, region).
 #[derive(Default, Debug)]
 struct Entries {
-    claims: HashMap<(String, String), (String, String)>,
+    /// Claims no status write has recorded yet, and the ConfigMap holding each.
+    claims: HashMap<Key, String>,
+    /// Entries status has recorded, still present in a ConfigMap that holds open claims.
+    lingering: HashMap<Key, HashSet<String>>,
+    /// Open claims per ConfigMap; a ConfigMap with none is deleted.
     open: HashMap<String, usize>,
 }
 
+/// How to take entries out of the ConfigMaps.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Removal {
+    /// ConfigMap name and the data keys to drop from it.
+    patch: BTreeMap<String, Vec<String>>,
+    /// ConfigMaps left with no open claim.
+    delete: Vec<String>,
+}
+
 impl Entries {
-    /// Records the entries of ConfigMap `name`; returns the ConfigMaps whose last entry
+    /// Records the entries of ConfigMap `name`; returns the ConfigMaps whose last open claim
     /// a newer claim of the same resource and region replaced.
     fn insert(&mut self, name: &str, entries: &[Entry]) -> Vec<String> {
         let mut empty = Vec::new();
         for e in entries {
             *self.open.entry(name.to_string()).or_default() += 1;
             let key = (e.uid.clone(), e.region.clone());
-            let old = self.claims.insert(key, (e.resource_version.clone(), name.to_string()));
-            if let Some((_, old_name)) = old {
-                empty.extend(self.release(&old_name));
+            if let Some(old) = self.claims.insert(key.clone(), name.to_string()) {
+                self.lingering.entry(key).or_default().insert(old.clone());
+                empty.extend(self.release(&old));
             }
         }
         empty
     }
 
-    /// Whether `uid` claimed `region` and has not been written since.
-    fn claimed(&self, uid: &str, region: &str, resource_version: &str) -> bool {
-        self.claims
-            .get(&(uid.to_string(), region.to_string()))
-            .is_some_and(|(rv, _)| rv == resource_version)
+    /// Whether `uid` holds an open claim on `region`.
+    fn claimed(&self, uid: &str, region: &str) -> bool {
+        self.claims.contains_key(&(uid.to_string(), region.to_string()))
     }
 
-    /// Drops every entry for which `keep(uid, resource_version)` is false; returns the
-    /// ConfigMaps left with no entry.
-    fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) -> Vec<String> {
-        let mut dropped = Vec::new();
-        self.claims.retain(|(uid, _), (rv, name)| {
-            let kept = keep(uid, rv);
-            if !kept {
-                dropped.push(name.clone());
+    /// The regions `uid` has an entry for in some ConfigMap, open or lingering.
+    fn held(&self, uid: &str) -> Vec<String> {
+        let mut regions: Vec<String> = self
+            .claims
+            .keys()
+            .chain(self.lingering.keys())
+            .filter(|(u, _)| u == uid)
+            .map(|(_, r)| r.clone())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
+    /// Status records the open claims for which `recorded(uid, region)` is true: they only
+    /// linger now. Returns the ConfigMaps left with no open claim.
+    fn settle(&mut self, mut recorded: impl FnMut(&str, &str) -> bool) -> Vec<String> {
+        let done: Vec<(Key, String)> = self
+            .claims
+            .iter()
+            .filter(|((uid, region), _)| recorded(uid, region))
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect();
+        let mut empty = Vec::new();
+        for (key, name) in done {
+            self.claims.remove(&key);
+            self.lingering.entry(key).or_default().insert(name.clone());
+            empty.extend(self.release(&name));
+        }
+        empty
+    }
+
+    /// Takes the entries of `uid` in `regions` out, open or lingering: what to patch away
+    /// and which ConfigMaps to delete.
+    fn withdraw(&mut self, uid: &str, regions: &[String]) -> Removal {
+        let mut removal = Removal::default();
+        for region in regions {
+            let key = (uid.to_string(), region.clone());
+            let mut names: HashSet<String> = self.lingering.remove(&key).unwrap_or_default();
+            if let Some(name) = self.claims.remove(&key) {
+                names.insert(name.clone());
+                removal.delete.extend(self.release(&name));
             }
-            kept
-        });
-        dropped.into_iter().filter_map(|name| self.release(&name)).collect()
+            for name in names {
+                removal.patch.entry(name).or_default().push(data_key(uid, region));
+            }
+        }
+        removal.patch.retain(|name, _| !removal.delete.contains(name));
+        removal
     }
 
-    /// One entry of `name` is gone; returns `name` when it was the last.
+    /// One open claim of `name` is gone; returns `name` when it was the last (its lingering
+    /// entries go with it).
     fn release(&mut self, name: &str) -> Option<String> {
         let n = self.open.get_mut(name)?;
         *n = n.saturating_sub(1);
-        if *n == 0 {
-            self.open.remove(name);
-            return Some(name.to_string());
+        if *n > 0 {
+            return None;
         }
-        None
+        self.open.remove(name);
+        self.lingering.retain(|_, names| {
+            names.remove(name);
+            !names.is_empty()
+        });
+        Some(name.to_string())
     }
+}
+
+fn data_key(uid: &str, region: &str) -> String {
+    format!("{uid}.{region}")
 }
 
 /// ConfigMap data: one key per claim, `<uid>.<region>`, valued `<resourceVersion> <ns/name> <account>`.
@@ -103,7 +166,7 @@ fn encode(entries: &[Entry]) -> BTreeMap<String, String> {
         .iter()
         .map(|e| {
             (
-                format!("{}.{}", e.uid, e.region),
+                data_key(&e.uid, &e.region),
                 format!("{} {} {}", e.resource_version, e.object, e.account_id),
             )
         })
@@ -194,9 +257,14 @@ impl Journal {
             .map_err(JournalError)
     }
 
-    /// Whether `uid` at `resource_version` holds a journaled claim on `region`.
-    pub fn claimed(&self, uid: &str, region: &str, resource_version: &str) -> bool {
-        lock(&self.inner.entries).claimed(uid, region, resource_version)
+    /// Whether `uid` holds a journaled claim on `region` that no status write recorded yet.
+    pub fn claimed(&self, uid: &str, region: &str) -> bool {
+        lock(&self.inner.entries).claimed(uid, region)
+    }
+
+    /// The regions `uid` has any entry for, recorded in status or not.
+    pub fn held(&self, uid: &str) -> Vec<String> {
+        lock(&self.inner.entries).held(uid)
     }
 
     /// No entry is open.
@@ -204,22 +272,52 @@ impl Journal {
         lock(&self.inner.entries).claims.is_empty()
     }
 
-    /// The resource's status now carries its claims (or it is gone): forget its entries.
+    /// The resource's status now records every claim it holds: its entries may go.
     pub fn settle(&self, uid: &str) {
-        let empty = lock(&self.inner.entries).retain(|u, _| u != uid);
+        let empty = lock(&self.inner.entries).settle(|u, _| u == uid);
         delete(&self.inner.api, empty);
     }
 
-    /// Forgets entries whose resource is gone or has been written since (`current(uid)` gives
-    /// the resource's version now, `None` when it no longer exists).
-    pub fn collect_garbage(&self, current: impl Fn(&str) -> Option<String>) {
-        let empty = lock(&self.inner.entries).retain(|uid, rv| current(uid).is_some_and(|now| now == rv));
+    /// Takes `uid`'s entries for `regions` out of every ConfigMap, durably: done before a
+    /// status write that records those regions as not ours (or drops them), so no entry can
+    /// later claim a member this resource did not create.
+    pub async fn withdraw(&self, uid: &str, regions: &[String]) -> Result<(), JournalError> {
+        if regions.is_empty() {
+            return Ok(());
+        }
+        let removal = lock(&self.inner.entries).withdraw(uid, regions);
+        let api = &self.inner.api;
+        for (name, keys) in &removal.patch {
+            let data: serde_json::Map<String, serde_json::Value> =
+                keys.iter().map(|k| (k.clone(), serde_json::Value::Null)).collect();
+            let body = serde_json::json!({ "data": data });
+            match api.patch(name, &PatchParams::default(), &Patch::Merge(&body)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(JournalError(format!("cannot withdraw a claim from {name}: {e}"))),
+            }
+        }
+        for name in &removal.delete {
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(JournalError(format!("cannot delete {name}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles open claims whose resource is gone or whose status records them: `managed(uid)`
+    /// gives the regions the resource's status records as its own, `None` when it is gone.
+    pub fn collect_garbage(&self, managed: impl Fn(&str) -> Option<Vec<String>>) {
+        let empty = lock(&self.inner.entries)
+            .settle(|uid, region| managed(uid).is_none_or(|regions| regions.iter().any(|r| r == region)));
         delete(&self.inner.api, empty);
     }
 }
 
-/// Deletes ConfigMaps with no live entry left, in the background; a failure only leaves
-/// entries that no longer count (their resources have been written since).
+/// Deletes ConfigMaps with no open claim left, in the background; a failure only leaves
+/// entries that status already records (or whose resource is gone).
 fn delete(api: &Api<ConfigMap>, names: Vec<String>) {
     for name in names {
         let api = api.clone();
@@ -326,24 +424,27 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_counts_only_at_the_version_it_was_made() {
+    fn a_claim_outlives_any_write_to_the_resource_until_status_records_it() {
         let mut e = Entries::default();
         e.insert("cm-1", &[entry("u", "us-east-1", "5")]);
-        assert!(e.claimed("u", "us-east-1", "5"));
-        assert!(!e.claimed("u", "us-east-1", "6"), "written since: superseded");
-        assert!(!e.claimed("u", "eu-west-1", "5"));
-        assert!(!e.claimed("v", "us-east-1", "5"));
+        assert!(e.claimed("u", "us-east-1"), "whatever the resource's version now");
+        assert!(!e.claimed("u", "eu-west-1"));
+        assert!(!e.claimed("v", "us-east-1"));
+        assert_eq!(e.settle(|u, _| u == "u"), vec!["cm-1".to_string()]);
+        assert!(!e.claimed("u", "us-east-1"));
     }
 
     #[test]
-    fn a_configmap_is_released_when_its_last_entry_goes() {
+    fn a_configmap_is_released_when_its_last_open_claim_settles() {
         let mut e = Entries::default();
         e.insert("cm-1", &[entry("a", "us-east-1", "1"), entry("b", "us-east-1", "1")]);
         e.insert("cm-2", &[entry("c", "us-east-1", "1")]);
-        assert_eq!(e.retain(|uid, _| uid != "a"), Vec::<String>::new());
-        assert_eq!(e.retain(|uid, _| uid != "b"), vec!["cm-1".to_string()]);
-        assert_eq!(e.retain(|_, rv| rv != "1"), vec!["cm-2".to_string()]);
-        assert!(e.claims.is_empty() && e.open.is_empty());
+        assert_eq!(e.settle(|uid, _| uid == "a"), Vec::<String>::new());
+        assert_eq!(e.held("a"), vec!["us-east-1".to_string()], "still in cm-1");
+        assert_eq!(e.settle(|uid, _| uid == "b"), vec!["cm-1".to_string()]);
+        assert!(e.held("a").is_empty(), "gone with cm-1");
+        assert_eq!(e.settle(|_, _| true), vec!["cm-2".to_string()]);
+        assert!(e.claims.is_empty() && e.open.is_empty() && e.lingering.is_empty());
     }
 
     #[test]
@@ -354,7 +455,28 @@ mod tests {
             e.insert("cm-2", &[entry("a", "us-east-1", "3")]),
             vec!["cm-1".to_string()]
         );
-        assert!(e.claimed("a", "us-east-1", "3"));
-        assert_eq!(e.retain(|_, _| false), vec!["cm-2".to_string()]);
+        assert!(e.claimed("a", "us-east-1"));
+        assert_eq!(e.settle(|_, _| true), vec!["cm-2".to_string()]);
+    }
+
+    /// A withdrawal reaches every ConfigMap holding the entry, open or lingering: one still
+    /// shared with open claims is patched, one left with none is deleted.
+    #[test]
+    fn a_withdrawal_takes_the_entry_out_of_every_configmap() {
+        let mut e = Entries::default();
+        e.insert("cm-1", &[entry("a", "us-east-1", "1"), entry("b", "us-east-1", "1")]);
+        e.settle(|uid, _| uid == "a");
+        e.insert("cm-2", &[entry("a", "eu-west-1", "2")]);
+        let removal = e.withdraw("a", &["us-east-1".to_string(), "eu-west-1".to_string()]);
+        assert_eq!(
+            removal,
+            Removal {
+                patch: BTreeMap::from([("cm-1".to_string(), vec!["a.us-east-1".to_string()])]),
+                delete: vec!["cm-2".to_string()],
+            }
+        );
+        assert!(e.held("a").is_empty());
+        assert!(e.claimed("b", "us-east-1"), "others untouched");
+        assert_eq!(e.withdraw("a", &["us-east-1".to_string()]), Removal::default());
     }
 }

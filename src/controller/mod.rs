@@ -1,6 +1,7 @@
 //! The kube shell: kube-runtime Controllers over SecurityHubMember (all namespaces or the
 //! watched ones), sharing one context, one batcher and one set of caches.
 
+mod claims;
 mod context;
 mod error;
 mod execute;
@@ -192,8 +193,9 @@ async fn open_journal(args: &RunArgs, client: &Client, metrics: &Arc<Metrics>) -
     }
 }
 
-/// Every few minutes, once the caches are synced, forgets journal entries whose resource is
-/// gone or has been written since (a crash, or a resource deleted mid-claim).
+/// Every few minutes, once the caches are synced, settles journal entries whose resource is
+/// gone or whose status records the claim (a crash after the status write, or a resource
+/// deleted mid-claim).
 async fn collect_journal_garbage(ctx: Arc<Context>) {
     let Some(journal) = &ctx.journal else { return };
     if !all_synced(&ctx.stores).await {
@@ -205,16 +207,18 @@ async fn collect_journal_garbage(ctx: Arc<Context>) {
         if journal.is_empty() {
             continue;
         }
-        let mut versions = std::collections::HashMap::new();
+        let mut managed = std::collections::HashMap::new();
         for store in &ctx.stores {
             for obj in store.state() {
-                versions.insert(
-                    obj.uid().unwrap_or_default(),
-                    obj.resource_version().unwrap_or_default(),
-                );
+                let regions: Vec<String> = obj
+                    .status
+                    .iter()
+                    .flat_map(|s| s.regions.iter().filter(|r| r.managed).map(|r| r.region.clone()))
+                    .collect();
+                managed.insert(obj.uid().unwrap_or_default(), regions);
             }
         }
-        journal.collect_garbage(|uid| versions.get(uid).cloned());
+        journal.collect_garbage(|uid| managed.get(uid).cloned());
     }
 }
 

@@ -8,13 +8,12 @@ use futures::future::{self, BoxFuture, Either};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
+use super::claims;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{execute, promise};
-use super::journal::Entry as JournalEntry;
 use super::status::{announce, build_status, publish, write_status};
 use crate::api::{FINALIZER, RegionStatus, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
 use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, ownership};
@@ -92,7 +91,7 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
             };
             let owner = ownership(&claim, &region, &all);
             let mut previous = status.regions.iter().find(|r| r.region == region).cloned();
-            if journaled_claim(ctx, obj, &region) {
+            if claims::journaled(ctx, obj, &region) {
                 let mut claimed = previous.unwrap_or_else(|| RegionStatus {
                     region: region.clone(),
                     ..RegionStatus::default()
@@ -133,7 +132,7 @@ async fn converge(
             let claimed = status.regions.clone();
             // A journal entry stands in for the status write until the final one; Events
             // announce status transitions, so a claim that never reached status has none.
-            if !journal_claims(ctx, obj, &planned).await {
+            if !claims::journal(ctx, obj, &planned).await {
                 write_status(ctx, obj, current, &status).await?;
                 let before = std::mem::replace(current, status.clone());
                 // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
@@ -154,6 +153,7 @@ async fn converge(
         let run = execute(ctx, planned.actions.clone(), promises, &mut facts);
         event = finish_beside(event, run).await;
         planned = decide(&facts);
+        claims::withdraw(ctx, obj, current, &planned, &mut facts).await?;
     }
     if let Some(pending) = event {
         pending.await;
@@ -181,57 +181,14 @@ async fn finish_beside<'a>(
     }
 }
 
-/// Whether a journal entry (still current) says this resource claimed `region`.
-fn journaled_claim(ctx: &Context, obj: &SecurityHubMember, region: &str) -> bool {
-    let (Some(journal), Some(uid), Some(rv)) = (&ctx.journal, obj.uid(), obj.resource_version()) else {
-        return false;
-    };
-    journal.claimed(&uid, region, &rv)
-}
-
-/// Records the plan's claims in the journal when each precedes its region's create; false
-/// (the caller writes them to status) when there is no journal, no create, or it failed.
-async fn journal_claims(ctx: &Context, obj: &SecurityHubMember, planned: &Plan) -> bool {
-    let (Some(journal), Some(uid), Some(rv)) = (&ctx.journal, obj.uid(), obj.resource_version()) else {
-        return false;
-    };
-    if !planned.claims_precede_creates() {
-        return false;
-    }
-    let entries = planned
-        .claims
-        .iter()
-        .map(|region| JournalEntry {
-            uid: uid.clone(),
-            region: region.clone(),
-            resource_version: rv.clone(),
-            object: object_key(obj),
-            account_id: obj.spec.account_id.clone(),
-        })
-        .collect();
-    match journal.record(entries).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(object = %object_key(obj), error = %e, "claim journal unavailable; writing the claim to status");
-            false
-        }
-    }
-}
-
-/// The status now carries every claim of this resource: its journal entries can go.
-fn settle_claims(ctx: &Context, obj: &SecurityHubMember) {
-    if let (Some(journal), Some(uid)) = (&ctx.journal, obj.uid()) {
-        journal.settle(&uid);
-    }
-}
-
 async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
     let mut current = obj.status.clone().unwrap_or_default();
     let before = current.clone();
     let planned = converge(obj, ctx, &mut current, false).await?;
     let status = build_status(obj, &current, &planned);
+    claims::release_unrecorded(ctx, obj, &status).await?;
     write_status(ctx, obj, &current, &status).await?;
-    settle_claims(ctx, obj);
+    claims::settle(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     report_aws_errors(ctx, obj, &current, &status).await;
     Ok(requeue(ctx, obj, planned.requeue))
@@ -252,14 +209,17 @@ async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error
             )
             .await;
         }
-        wake_other_claimants(ctx, obj);
-        settle_claims(ctx, obj);
+        // The resource is about to go: its journal entries go with it (see
+        // `Journal::collect_garbage`), and the others naming the account are woken once
+        // it is gone.
+        claims::wake_others_when_gone(ctx, obj);
         ctx.reset_backoff(&object_key(obj));
         return Ok(Action::await_change());
     }
     let status = build_status(obj, &current, &planned);
+    claims::release_unrecorded(ctx, obj, &status).await?;
     write_status(ctx, obj, &current, &status).await?;
-    settle_claims(ctx, obj);
+    claims::settle(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     let message = status
         .conditions
@@ -287,15 +247,6 @@ async fn report_aws_errors(
         let changed = synced(before).is_none_or(|b| b.message != c.message || b.status != c.status);
         if changed {
             publish(ctx, obj, EventType::Warning, &c.reason, &c.message).await;
-        }
-    }
-}
-
-/// Another resource may be waiting in Conflict on the account this one released.
-fn wake_other_claimants(ctx: &Context, obj: &SecurityHubMember) {
-    for store in &ctx.stores {
-        for other in store.state_filter(|o| o.spec.account_id == obj.spec.account_id && o.uid() != obj.uid()) {
-            let _ = ctx.wake.send(ObjectRef::from_obj(&*other));
         }
     }
 }
