@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
@@ -14,7 +14,7 @@ use serde_json::json;
 use support::Error;
 use support::cluster::TestCluster;
 use support::scenario::{
-    Stack, apply_member, condition, delete_member, event_reasons, members, namespace, wait_gone, wait_member,
+    Stack, apply_member, condition, delete_member, event_reasons, members, namespace, poll, wait_gone, wait_member,
 };
 
 const NS: &str = "t-journal";
@@ -24,21 +24,6 @@ const LABEL: &str = "securityhub.operator.dev/journal";
 async fn journal_configmaps(client: &Client) -> Result<Vec<ConfigMap>, Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     Ok(api.list(&ListParams::default().labels(LABEL)).await?.items)
-}
-
-async fn poll<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await? {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
 }
 
 #[tokio::test]

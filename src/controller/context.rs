@@ -66,6 +66,11 @@ impl Context {
             created: obj.metadata.creation_timestamp.clone(),
             account_id: obj.spec.account_id.clone(),
             regions: self.regions_of(obj),
+            managed: obj
+                .status
+                .iter()
+                .flat_map(|s| s.regions.iter().filter(|r| r.managed).map(|r| r.region.clone()))
+                .collect(),
         }
     }
 

@@ -16,7 +16,7 @@ use super::error::Error;
 use super::execute::{execute, promise};
 use super::status::{announce, build_status, publish, write_status};
 use crate::api::{FINALIZER, RegionStatus, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
-use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, ownership};
+use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, handover, ownership};
 
 /// Planning rounds per reconcile: read, create, re-read, invite, with room to spare.
 const MAX_ROUNDS: usize = 6;
@@ -99,7 +99,11 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
                 claimed.managed = true;
                 previous = Some(claimed);
             }
-            RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous)
+            let (inherits, owner_holds) = handover(&claim, &region, &all, &owner);
+            let mut f = RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous);
+            f.inherits = inherits;
+            f.owner_holds = owner_holds;
+            f
         })
         .collect()
 }

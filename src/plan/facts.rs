@@ -210,6 +210,13 @@ pub struct RegionFacts {
     /// This reconcile withdrew a claim (`previous.managed` went back to false) that may still
     /// be durable in status or the journal: the shell must withdraw it there before going on.
     pub withdrawn: bool,
+    /// Owner only: another resource naming the account records the member here as created or
+    /// adopted by it (it was the owner before this one). This owner takes the member over,
+    /// so exactly one resource keeps the duty to clean it up.
+    pub inherits: bool,
+    /// Conflict only: the owner's status records the member here, so this resource may let
+    /// go of its own record of it.
+    pub owner_holds: bool,
 }
 
 impl RegionFacts {
@@ -226,6 +233,8 @@ impl RegionFacts {
             organization: OrganizationRole::Unknown,
             claimed_now: false,
             withdrawn: false,
+            inherits: false,
+            owner_holds: false,
         }
     }
 

@@ -14,6 +14,8 @@ pub struct Claim {
     pub account_id: String,
     /// The regions the resource manages (its spec, or the operator default).
     pub regions: Vec<String>,
+    /// The regions its status records as created or adopted by it (`managed`).
+    pub managed: Vec<String>,
 }
 
 impl Claim {
@@ -37,5 +39,18 @@ pub fn ownership(me: &Claim, region: &str, all: &[Claim]) -> Ownership {
     match owner {
         Some(o) if o.key() != me.key() => Ownership::Conflict { owner: o.key() },
         _ => Ownership::Owner,
+    }
+}
+
+/// How a member created under one resource passes to another that became its owner (an
+/// older resource that added the region to its spec): `(inherits, owner_holds)` for
+/// [`super::RegionFacts`]. The owner inherits a member another claimant records as its own;
+/// the claimant in Conflict keeps its record until the owner's status holds it, so the duty
+/// to clean the member up is never dropped on the way.
+pub fn handover(me: &Claim, region: &str, all: &[Claim], owner: &Ownership) -> (bool, bool) {
+    let records = |c: &Claim| c.account_id == me.account_id && c.managed.iter().any(|r| r == region);
+    match owner {
+        Ownership::Owner => (all.iter().any(|c| c.key() != me.key() && records(c)), false),
+        Ownership::Conflict { owner } => (false, all.iter().any(|c| &c.key() == owner && records(c))),
     }
 }

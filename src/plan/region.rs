@@ -192,13 +192,15 @@ fn decide_member(
     now: DateTime<Utc>,
 ) -> RegionDecision {
     let deleted = MemberState::parse(&m.status) == MemberState::Deleted;
-    if deleted && (f.managed() || spec.adopt) {
+    // A member the previous owner created passes to this one as if adopted.
+    let adopt = spec.adopt || f.inherits;
+    if deleted && (f.managed() || adopt) {
         // AWS adds a deleted member again "as if it were a completely new member account":
         // ours (or ours to adopt), it is created again.
         return decide_absent(spec, f, policy);
     }
-    let adopting = !f.managed() && spec.adopt;
-    if !f.managed() && !spec.adopt {
+    let adopting = !f.managed() && adopt;
+    if !f.managed() && !adopt {
         if deleted {
             let (_, verdict) = member_step(spec, f, m, policy, now);
             return decision(f, None, false, Some(member_status(f, m, false)), verdict);
@@ -748,9 +750,12 @@ fn base_status(f: &RegionFacts, managed: bool) -> RegionStatus {
     status
 }
 
+/// A duplicate records nothing of the member, except that it created it (or adopted it)
+/// while it owned the account, until the new owner's status holds it.
 fn conflict_status(f: &RegionFacts) -> RegionStatus {
     RegionStatus {
         region: f.region.clone(),
+        managed: f.managed() && !f.owner_holds,
         ..RegionStatus::default()
     }
 }

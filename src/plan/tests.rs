@@ -853,6 +853,7 @@ fn claim(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Claim {
         )),
         account_id: ACCT.into(),
         regions: regions.iter().map(|r| r.to_string()).collect(),
+        managed: Vec::new(),
     }
 }
 
@@ -1125,4 +1126,46 @@ fn resigned_without_timestamps_backs_off_from_the_recorded_invitation() {
     previous.invited_at = Some(now() - chrono::Duration::hours(5));
     let d = region::decide(&s, &facts(bare, Some(previous)), &policy, now());
     assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite), "backoff elapsed");
+}
+
+/// An older resource that adds a region another resource created the member in becomes its
+/// owner and takes the member over; the one in Conflict keeps its record until the owner's
+/// status holds it, so exactly one resource (the owner) ever has the duty to clean it up.
+#[test]
+fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
+    let older = claim("a", "older", 100, &["us-east-1"]);
+    let mut creator = claim("b", "creator", 200, &["us-east-1"]);
+    creator.managed = vec!["us-east-1".into()];
+    let all = vec![older.clone(), creator.clone()];
+    let owner = ownership(&older, "us-east-1", &all);
+    assert_eq!(owner, Ownership::Owner);
+    assert_eq!(handover(&older, "us-east-1", &all, &owner), (true, false));
+    let theirs = ownership(&creator, "us-east-1", &all);
+    assert_eq!(
+        handover(&creator, "us-east-1", &all, &theirs),
+        (false, false),
+        "not held yet"
+    );
+
+    // The owner reads the member: claimed as if adopted, not AlreadyExists.
+    let mut f = facts(member("Enabled"), None);
+    f.inherits = true;
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert!(d.claim, "taken over");
+    assert!(d.verdict.ready && d.status.expect("status").managed);
+
+    // The creator in Conflict keeps `managed` until then, and drops it after.
+    let mut f = RegionFacts::new("us-east-1", true, theirs.clone(), managed(0));
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert_eq!(d.verdict.reason, Reason::Conflict);
+    assert!(d.status.expect("status").managed, "kept until the owner holds it");
+    let mut held = older.clone();
+    held.managed = vec!["us-east-1".into()];
+    f.owner_holds = handover(&creator, "us-east-1", &[held, creator.clone()], &theirs).1;
+    assert!(f.owner_holds);
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert!(!d.status.expect("status").managed, "handed over");
+    // Either way a duplicate removes nothing when it is deleted.
+    let d = region::decide_deletion(&spec(), &f, &Policy::default());
+    assert!(d.action.is_none() && d.verdict.ready);
 }

@@ -200,6 +200,22 @@ pub async fn wait_gone(client: &Client, ns: &str, name: &str, timeout: Duration)
     .into())
 }
 
+/// Polls `check` every 100 ms until it holds; fails after `timeout`, naming `what`.
+pub async fn poll<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await? {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// The reasons of Events about `name`, oldest first.
 pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Result<Vec<String>, Error> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);

@@ -1,0 +1,324 @@
+//! Ownership is exact, against a real API server, the emulator and the shipped binary: a
+//! member this operator did not create is never invited or removed, and one it created is
+//! never forgotten — through refused and lost creates, out-of-band removals and deletions,
+//! a crash with an edit or a deletion before the status write, and a hand-over between
+//! resources naming the same account.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::Error;
+use support::cluster::TestCluster;
+use support::scenario::{
+    ADMIN_KEY, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace, poll,
+    wait_gone, wait_member, wait_ready,
+};
+
+const REGION: &str = "us-east-1";
+
+/// A cluster with the CRD and namespace `ns`, and a stack whose operator watches it.
+async fn start(ns: &str, emulator_args: &[&str], extra: &[&str]) -> Result<(TestCluster, Stack), Error> {
+    let cluster = TestCluster::start().await?;
+    cluster.install_crd().await?;
+    namespace(&cluster.client().await?, ns).await?;
+    let flag = |a: &str| a.split('=').next().unwrap_or_default().to_string();
+    let mut args: Vec<String> = [
+        format!("--watch-namespace={ns}"),
+        "--batch-window=50ms".to_string(),
+        "--resync-pending=2s".to_string(),
+        "--resync-enabled=2s".to_string(),
+    ]
+    .into_iter()
+    .filter(|a| !extra.iter().any(|e| flag(e) == flag(a)))
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stack = Stack::start(&cluster, ns, emulator_args, &args).await?;
+    Ok((cluster, stack))
+}
+
+fn managed(obj: &securityhub_operator::api::SecurityHubMember) -> Option<bool> {
+    obj.status
+        .as_ref()?
+        .regions
+        .iter()
+        .find(|r| r.region == REGION)
+        .map(|r| r.managed)
+}
+
+fn reason(obj: &securityhub_operator::api::SecurityHubMember) -> String {
+    condition(obj, "Ready").map(|(_, r, _)| r).unwrap_or_default()
+}
+
+/// CreateMembers carried out but its answer lost: the member is still ours (invited, and
+/// removed when the resource goes), and the create was not sent again.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_keeps_the_member_ours() -> Result<(), Error> {
+    const NS: &str = "t-own-lost";
+    const ACCOUNT: &str = "330000000001";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    stack
+        .emulator
+        .set_faults(json!([{"operation": "CreateMembers", "serverErrorRate": 1.0, "afterCommit": true, "times": 1}]))
+        .await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "regions": [REGION]})).await?;
+    let obj = wait_member(&client, NS, "m", Duration::from_secs(60), "invited as ours", |o| {
+        reason(o) == "AwaitingAcceptance" || reason(o) == "AlreadyExists"
+    })
+    .await?;
+    assert_eq!(reason(&obj), "AwaitingAcceptance", "{:?}", obj.status);
+    assert_eq!(managed(&obj), Some(true));
+    let creates = stack
+        .emulator
+        .history(ACCOUNT)
+        .await?
+        .iter()
+        .filter(|(op, _)| op == "CreateMembers")
+        .count();
+    assert_eq!(creates, 1, "sent once, never retried");
+    delete_member(&client, NS, "m").await?;
+    wait_gone(&client, NS, "m", Duration::from_secs(60)).await?;
+    assert_eq!(stack.emulator.member_status(ACCOUNT, REGION).await?, None, "removed");
+    Ok(())
+}
+
+/// A create AWS refused leaves no claim: when someone else adds the account afterwards, the
+/// resource reports AlreadyExists, never invites it, and its deletion leaves it alone.
+#[tokio::test]
+async fn a_refused_create_leaves_no_claim_on_the_account() -> Result<(), Error> {
+    const NS: &str = "t-own-refused";
+    const ACCOUNT: &str = "330000000002";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    stack
+        .emulator
+        .set_faults(json!([{"operation": "CreateMembers", "errorCode": "AccessDeniedException", "times": 1}]))
+        .await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "regions": [REGION]})).await?;
+    let obj = wait_ready(&client, NS, "m", "False", "AccessDenied", Duration::from_secs(60)).await?;
+    assert_eq!(managed(&obj), Some(false), "the claim was withdrawn: {:?}", obj.status);
+    // Someone else adds the account (the console, Terraform, the organization).
+    let admin = aws_client(stack.emulator.url(), ADMIN_KEY, REGION);
+    create_member(&admin, ACCOUNT).await?;
+    let obj = wait_ready(&client, NS, "m", "False", "AlreadyExists", Duration::from_secs(60)).await?;
+    assert_eq!(managed(&obj), Some(false));
+    delete_member(&client, NS, "m").await?;
+    wait_gone(&client, NS, "m", Duration::from_secs(60)).await?;
+    assert_eq!(
+        stack.emulator.member_status(ACCOUNT, REGION).await?.as_deref(),
+        Some("Created"),
+        "a stranger's member is left as it was"
+    );
+    let history = stack.emulator.history(ACCOUNT).await?;
+    for op in ["InviteMembers", "DisassociateMembers", "DeleteMembers"] {
+        assert!(!history.iter().any(|(o, _)| o == op), "{op} in {history:?}");
+    }
+    Ok(())
+}
+
+/// An organization account removed outside the operator comes back through CreateMembers
+/// (organization accounts never get invitations).
+#[tokio::test]
+async fn a_removed_organization_account_is_added_again() -> Result<(), Error> {
+    const NS: &str = "t-own-org";
+    const ACCOUNT: &str = "330000000003";
+    let (cluster, stack) = start(NS, &["--org-account", ACCOUNT], &[]).await?;
+    let client = cluster.client().await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "regions": [REGION]})).await?;
+    wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    let admin = aws_client(stack.emulator.url(), ADMIN_KEY, REGION);
+    admin.disassociate_members().account_ids(ACCOUNT).send().await?;
+    assert_eq!(
+        stack.emulator.member_status(ACCOUNT, REGION).await?.as_deref(),
+        Some("Removed")
+    );
+    let emulator = &stack.emulator;
+    poll(
+        "the organization account enabled again",
+        Duration::from_secs(60),
+        || async { Ok(emulator.member_status(ACCOUNT, REGION).await?.as_deref() == Some("Enabled")) },
+    )
+    .await?;
+    let obj = wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    assert_eq!(managed(&obj), Some(true));
+    assert_eq!(emulator.calls_for("CreateMembers", ACCOUNT).await?, 2);
+    assert!(
+        emulator.calls_for("InviteMembers", ACCOUNT).await? <= 1,
+        "at most the one invitation that showed it is an organization account"
+    );
+    Ok(())
+}
+
+/// A member this resource created that someone deletes is added again, as AWS allows.
+#[tokio::test]
+async fn a_deleted_member_of_ours_is_added_again() -> Result<(), Error> {
+    const NS: &str = "t-own-deleted";
+    const ACCOUNT: &str = "330000000004";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    apply_member(
+        &client,
+        NS,
+        "m",
+        json!({"accountId": ACCOUNT, "regions": [REGION], "invite": false}),
+    )
+    .await?;
+    wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    stack
+        .emulator
+        .post(
+            "/_emulator/members",
+            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Deleted"}]}),
+        )
+        .await?;
+    let emulator = &stack.emulator;
+    poll("the member created again", Duration::from_secs(60), || async {
+        Ok(emulator.calls_for("CreateMembers", ACCOUNT).await? == 2)
+    })
+    .await?;
+    let obj = wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    assert_eq!(managed(&obj), Some(true));
+    assert_eq!(
+        emulator.member_status(ACCOUNT, REGION).await?.as_deref(),
+        Some("Created")
+    );
+    Ok(())
+}
+
+/// Killed between CreateMembers and the status write, then the resource is edited (or
+/// deleted) before the restart: the journal's claim still stands, so the edited resource
+/// keeps its member and the deleted one removes it.
+#[tokio::test]
+async fn a_journaled_claim_survives_an_edit_and_a_deletion_before_the_restart() -> Result<(), Error> {
+    const NS: &str = "t-own-journal";
+    const EDITED: &str = "330000000005";
+    const DELETED: &str = "330000000006";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    let emulator = &stack.emulator;
+    // The invitation after the create hangs: the operator dies before its status write.
+    emulator
+        .set_faults(json!([{"operation": "InviteMembers", "latencyMs": {"min": 30000, "max": 30000}}]))
+        .await?;
+    for (name, account) in [("edited", EDITED), ("deleted", DELETED)] {
+        apply_member(&client, NS, name, json!({"accountId": account, "regions": [REGION]})).await?;
+    }
+    poll("both creates", Duration::from_secs(30), || async {
+        Ok(emulator.calls_for("CreateMembers", EDITED).await? > 0
+            && emulator.calls_for("CreateMembers", DELETED).await? > 0)
+    })
+    .await?;
+    stack.kill_operator();
+    emulator.clear_faults().await?;
+    let label = json!({"metadata": {"labels": {"team": "payments"}}});
+    members(&client, NS)
+        .patch("edited", &PatchParams::default(), &Patch::Merge(&label))
+        .await?;
+    delete_member(&client, NS, "deleted").await?;
+    stack.start_operator().await?;
+    let obj = wait_member(&client, NS, "edited", Duration::from_secs(60), "a verdict", |o| {
+        reason(o) == "AwaitingAcceptance" || reason(o) == "AlreadyExists"
+    })
+    .await?;
+    assert_eq!(reason(&obj), "AwaitingAcceptance", "{:?}", obj.status);
+    assert_eq!(managed(&obj), Some(true));
+    wait_gone(&client, NS, "deleted", Duration::from_secs(60)).await?;
+    assert_eq!(
+        emulator.member_status(DELETED, REGION).await?,
+        None,
+        "the member the deleted resource created is removed"
+    );
+    Ok(())
+}
+
+/// Two resources name one account: when the owner is deleted, the other takes over within
+/// seconds, not at its next resync (five minutes here).
+#[tokio::test]
+async fn the_next_claimant_takes_over_once_the_owner_is_gone() -> Result<(), Error> {
+    const NS: &str = "t-own-handover";
+    const ACCOUNT: &str = "330000000007";
+    let (cluster, stack) = start(NS, &[], &["--resync-pending=5m"]).await?;
+    let client = cluster.client().await?;
+    let spec = json!({"accountId": ACCOUNT, "regions": [REGION], "invite": false});
+    apply_member(&client, NS, "first", spec.clone()).await?;
+    wait_ready(&client, NS, "first", "True", "Enabled", Duration::from_secs(60)).await?;
+    apply_member(&client, NS, "second", spec).await?;
+    wait_ready(&client, NS, "second", "False", "Conflict", Duration::from_secs(60)).await?;
+    delete_member(&client, NS, "first").await?;
+    wait_gone(&client, NS, "first", Duration::from_secs(60)).await?;
+    let obj = wait_ready(&client, NS, "second", "True", "Enabled", Duration::from_secs(20)).await?;
+    assert_eq!(managed(&obj), Some(true));
+    assert_eq!(
+        stack.emulator.calls_for("CreateMembers", ACCOUNT).await?,
+        2,
+        "removed, then added by the next owner"
+    );
+    Ok(())
+}
+
+/// An older resource adds a region in which a newer one created the member: the older
+/// becomes the owner and takes the member over (not AlreadyExists), the newer lets go of
+/// it, and the member is removed when its new owner is deleted.
+#[tokio::test]
+async fn an_older_resource_that_takes_a_region_over_inherits_its_member() -> Result<(), Error> {
+    const NS: &str = "t-own-inherit";
+    const ACCOUNT: &str = "330000000008";
+    const OTHER: &str = "eu-west-1";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    let spec = |regions: &[&str]| json!({"accountId": ACCOUNT, "regions": regions, "invite": false});
+    apply_member(&client, NS, "older", spec(&[OTHER])).await?;
+    wait_ready(&client, NS, "older", "True", "Enabled", Duration::from_secs(60)).await?;
+    // Creation times have a resolution of one second; a tie would go by name.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    apply_member(&client, NS, "newer", spec(&[REGION])).await?;
+    wait_ready(&client, NS, "newer", "True", "Enabled", Duration::from_secs(60)).await?;
+
+    apply_member(&client, NS, "older", spec(&[OTHER, REGION])).await?;
+    let obj = wait_member(
+        &client,
+        NS,
+        "older",
+        Duration::from_secs(60),
+        "a verdict on both regions",
+        |o| {
+            o.status.as_ref().is_some_and(|s| s.regions.len() == 2)
+                && (reason(o) == "Enabled" || reason(o) == "AlreadyExists")
+        },
+    )
+    .await?;
+    assert_eq!(reason(&obj), "Enabled", "{:?}", obj.status);
+    assert_eq!(managed(&obj), Some(true), "taken over");
+    let obj = wait_member(
+        &client,
+        NS,
+        "newer",
+        Duration::from_secs(60),
+        "the duplicate letting go",
+        |o| reason(o) == "Conflict" && managed(o) == Some(false),
+    )
+    .await?;
+    assert_eq!(reason(&obj), "Conflict");
+
+    delete_member(&client, NS, "newer").await?;
+    wait_gone(&client, NS, "newer", Duration::from_secs(60)).await?;
+    assert_eq!(
+        stack.emulator.member_status(ACCOUNT, REGION).await?.as_deref(),
+        Some("Created"),
+        "the duplicate removes nothing"
+    );
+    delete_member(&client, NS, "older").await?;
+    wait_gone(&client, NS, "older", Duration::from_secs(60)).await?;
+    for region in [REGION, OTHER] {
+        assert_eq!(
+            stack.emulator.member_status(ACCOUNT, region).await?,
+            None,
+            "{region}: removed by its owner"
+        );
+    }
+    Ok(())
+}
