@@ -12,7 +12,10 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
-use securityhub_operator::api::{DeletionPolicy, ReinvitePolicy, SecurityHubMember, SecurityHubMemberSpec};
+use securityhub_operator::api::{
+    DeletionPolicy, FIELD_MANAGER, ReinvitePolicy, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus,
+};
+use securityhub_operator::controller::status_patch;
 use securityhub_operator::crd::{CRD_PATH, crd_yaml};
 use serde_json::{Value, json};
 use support::{Error, TestCluster};
@@ -313,6 +316,65 @@ async fn status_is_written_only_through_the_status_subresource() -> Result<(), E
         api.get("member").await?.data["status"]["conditions"][0]["reason"],
         "Enabled"
     );
+    Ok(())
+}
+
+/// The operator's status writes carry the `resourceVersion` they were planned from: one
+/// planned from a stale read is refused (409) and leaves the recorded claim alone.
+#[tokio::test]
+async fn a_status_write_planned_from_a_stale_read_is_refused() -> Result<(), Error> {
+    let client = cluster().await?.client().await?;
+    namespace(&client, "crd-stale").await?;
+    let typed: Api<SecurityHubMember> = Api::namespaced(client.clone(), "crd-stale");
+    dynamic_api(&client, "crd-stale")
+        .create(&PostParams::default(), &manifest("member", valid_spec())?)
+        .await?;
+    let stale = typed.get("member").await?;
+    let stale_rv = stale.resource_version();
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    let claimed: SecurityHubMemberStatus = serde_json::from_value(status_with_conditions()["status"].clone())?;
+    let fresh = typed
+        .patch_status(
+            "member",
+            &apply,
+            &Patch::Apply(status_patch(&claimed, stale_rv.as_deref())),
+        )
+        .await?;
+    assert!(
+        fresh
+            .status
+            .as_ref()
+            .is_some_and(|s| s.regions.iter().all(|r| r.managed))
+    );
+
+    let mut unclaimed = claimed.clone();
+    unclaimed.regions.iter_mut().for_each(|r| r.managed = false);
+    let refused = typed
+        .patch_status(
+            "member",
+            &apply,
+            &Patch::Apply(status_patch(&unclaimed, stale_rv.as_deref())),
+        )
+        .await;
+    match refused {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 409, "{e:?}"),
+        other => panic!("a write from a stale read was not refused: {other:?}"),
+    }
+    let now = typed.get("member").await?;
+    assert!(
+        now.status.as_ref().is_some_and(|s| s.regions.iter().all(|r| r.managed)),
+        "the stale write erased the claim: {:?}",
+        now.status
+    );
+
+    let current = typed
+        .patch_status(
+            "member",
+            &apply,
+            &Patch::Apply(status_patch(&unclaimed, now.resource_version().as_deref())),
+        )
+        .await?;
+    assert!(current.status.is_some_and(|s| s.regions.iter().all(|r| !r.managed)));
     Ok(())
 }
 

@@ -322,3 +322,81 @@ async fn an_older_resource_that_takes_a_region_over_inherits_its_member() -> Res
     }
     Ok(())
 }
+
+/// Narrowing the operator's default `--regions` removes nothing: a resource that took the
+/// default keeps (and reports) the member in the dropped region, and removes it only when its
+/// own `spec.regions` leaves that region out.
+#[tokio::test]
+async fn narrowing_the_default_regions_removes_nothing() -> Result<(), Error> {
+    const NS: &str = "t-own-default";
+    const ACCOUNT: &str = "330000000009";
+    const OTHER: &str = "eu-west-1";
+    let base = [
+        format!("--watch-namespace={NS}"),
+        "--batch-window=50ms".to_string(),
+        "--resync-pending=2s".to_string(),
+        "--resync-enabled=2s".to_string(),
+    ];
+    let with_regions = |regions: &str| {
+        let mut args = base.to_vec();
+        args.push(format!("--regions={regions}"));
+        args
+    };
+    let args = with_regions(&format!("{REGION},{OTHER}"));
+    let (cluster, mut stack) = start(NS, &[], &args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    let client = cluster.client().await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "invite": false})).await?;
+    let obj = wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    assert_eq!(obj.status.as_ref().map(|s| s.regions.len()), Some(2));
+
+    let narrowed = with_regions(REGION);
+    stack
+        .restart_with(&narrowed.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
+    let obj = wait_member(
+        &client,
+        NS,
+        "m",
+        Duration::from_secs(60),
+        "the kept region reported",
+        |o| condition(o, "Ready").is_some_and(|(_, _, message)| message.contains("kept")),
+    )
+    .await?;
+    let (status, why, message) = condition(&obj, "Ready").unwrap_or_default();
+    assert_eq!((status.as_str(), why.as_str()), ("True", "Enabled"), "{message}");
+    assert!(message.contains(OTHER) && message.contains("spec.regions"), "{message}");
+    // A few resyncs later the member is still there and nothing removed it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        stack.emulator.member_status(ACCOUNT, OTHER).await?.as_deref(),
+        Some("Created")
+    );
+    let history = stack.emulator.history(ACCOUNT).await?;
+    for op in ["DisassociateMembers", "DeleteMembers"] {
+        assert!(!history.iter().any(|(o, _)| o == op), "{op} in {history:?}");
+    }
+
+    // The resource's own spec decides: leaving the region out removes it.
+    apply_member(
+        &client,
+        NS,
+        "m",
+        json!({"accountId": ACCOUNT, "invite": false, "regions": [REGION]}),
+    )
+    .await?;
+    let emulator = &stack.emulator;
+    poll("the dropped region removed", Duration::from_secs(60), || async {
+        Ok(emulator.member_status(ACCOUNT, OTHER).await?.is_none())
+    })
+    .await?;
+    let obj = wait_member(&client, NS, "m", Duration::from_secs(60), "one region left", |o| {
+        o.status.as_ref().is_some_and(|s| s.regions.len() == 1)
+    })
+    .await?;
+    assert_eq!(reason(&obj), "Enabled");
+    assert_eq!(
+        emulator.member_status(ACCOUNT, REGION).await?.as_deref(),
+        Some("Created")
+    );
+    Ok(())
+}

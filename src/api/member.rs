@@ -45,7 +45,8 @@ pub struct SecurityHubMemberSpec {
 
     /// AWS regions in which the account must be a member, e.g. [us-east-1, eu-west-1].
     /// Omit to use the operator's --regions. Removing a region disassociates the member
-    /// there (when this resource owns it).
+    /// there (when this resource owns it). A region the --regions default no longer lists is
+    /// kept, never removed, until this field lists the regions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 40), inner(length(max = 32)))]
     #[x_kube(

@@ -9,7 +9,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::context::Context;
 use super::error::Error;
 use super::journal::Entry;
-use super::status::write_status;
+use super::status::{Written, write_status};
 use crate::api::{SecurityHubMember, SecurityHubMemberStatus};
 use crate::plan::{Plan, RegionFacts};
 
@@ -57,7 +57,7 @@ pub async fn journal(ctx: &Context, obj: &SecurityHubMember, planned: &Plan) -> 
 pub async fn withdraw(
     ctx: &Context,
     obj: &SecurityHubMember,
-    current: &mut SecurityHubMemberStatus,
+    written: &mut Written,
     planned: &Plan,
     facts: &mut [RegionFacts],
 ) -> Result<(), Error> {
@@ -69,8 +69,12 @@ pub async fn withdraw(
     }
     let recorded =
         |s: &SecurityHubMemberStatus, region: &str| s.regions.iter().any(|r| r.region == region && r.managed);
-    if planned.withdrawals.iter().any(|region| recorded(current, region)) {
-        let mut status = current.clone();
+    if planned
+        .withdrawals
+        .iter()
+        .any(|region| recorded(&written.status, region))
+    {
+        let mut status = written.status.clone();
         for r in status
             .regions
             .iter_mut()
@@ -78,8 +82,7 @@ pub async fn withdraw(
         {
             r.managed = false;
         }
-        write_status(ctx, obj, current, &status).await?;
-        *current = status;
+        write_status(ctx, obj, written, &status).await?;
     }
     for f in facts.iter_mut() {
         f.withdrawn = false;

@@ -42,12 +42,40 @@ pub struct Context {
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 
 impl Context {
-    /// The regions a resource manages: its spec, or the operator default.
+    /// The regions a resource manages: its spec; without one, the operator's default plus
+    /// every region where it manages the member (a narrowed default never removes one).
     pub fn regions_of(&self, obj: &SecurityHubMember) -> Vec<String> {
-        let mut regions = obj.spec.regions.clone().unwrap_or_else(|| self.default_regions.clone());
+        let mut regions = match &obj.spec.regions {
+            Some(regions) => regions.clone(),
+            None => {
+                let mut regions = self.default_regions.clone();
+                regions.extend(self.kept_regions(obj));
+                regions
+            }
+        };
         regions.sort();
         regions.dedup();
         regions
+    }
+
+    /// Regions a resource without `spec.regions` manages although the default does not list
+    /// them: recorded as managed in its status or its journal entries.
+    pub fn kept_regions(&self, obj: &SecurityHubMember) -> Vec<String> {
+        if obj.spec.regions.is_some() {
+            return Vec::new();
+        }
+        let mut managed: Vec<String> = obj
+            .status
+            .iter()
+            .flat_map(|s| s.regions.iter().filter(|r| r.managed).map(|r| r.region.clone()))
+            .collect();
+        if let (Some(journal), Some(uid)) = (&self.journal, obj.uid()) {
+            managed.extend(journal.held(&uid));
+        }
+        managed.retain(|r| !self.default_regions.contains(r));
+        managed.sort();
+        managed.dedup();
+        managed
     }
 
     /// Every resource claiming `account_id`, from all caches.

@@ -24,6 +24,7 @@ pub use context::Context;
 pub use error::Error;
 use journal::Journal;
 pub use reconcile::{error_policy, reconcile};
+pub use status::status_patch;
 
 use crate::api::SecurityHubMember;
 use crate::config::RunArgs;

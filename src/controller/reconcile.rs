@@ -14,7 +14,7 @@ use super::claims;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{execute, promise};
-use super::status::{announce, build_status, publish, write_status};
+use super::status::{Written, announce, build_status, publish, write_status};
 use crate::api::{FINALIZER, RegionStatus, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
 use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, handover, ownership};
 
@@ -70,6 +70,7 @@ fn plan_spec(spec: &SecurityHubMemberSpec) -> Spec {
 fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<RegionFacts> {
     let status = obj.status.clone().unwrap_or_default();
     let desired = ctx.regions_of(obj);
+    let kept = ctx.kept_regions(obj);
     let me = ctx.claim_of(obj);
     let all = ctx.claims_on(&obj.spec.account_id);
     let mut regions: Vec<String> = desired.clone();
@@ -103,6 +104,7 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
             let mut f = RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous);
             f.inherits = inherits;
             f.owner_holds = owner_holds;
+            f.kept = kept.contains(&region);
             f
         })
         .collect()
@@ -112,7 +114,7 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
 async fn converge(
     obj: &SecurityHubMember,
     ctx: &Context,
-    current: &mut SecurityHubMemberStatus,
+    written: &mut Written,
     deleting: bool,
 ) -> Result<Plan, Error> {
     let spec = plan_spec(&obj.spec);
@@ -132,13 +134,13 @@ async fn converge(
         if !planned.claims.is_empty() {
             // The calls after this write are announced first, so their batches wait for them.
             promises = promise(ctx, &planned.actions);
-            let status = build_status(obj, current, &planned);
+            let status = build_status(obj, &written.status, &planned);
             let claimed = status.regions.clone();
             // A journal entry stands in for the status write until the final one; Events
             // announce status transitions, so a claim that never reached status has none.
             if !claims::journal(ctx, obj, &planned).await {
-                write_status(ctx, obj, current, &status).await?;
-                let before = std::mem::replace(current, status.clone());
+                let before = written.status.clone();
+                write_status(ctx, obj, written, &status).await?;
                 // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
                 // the first claim's Event finish first rather than dropping it.
                 if let Some(pending) = event.take() {
@@ -157,7 +159,7 @@ async fn converge(
         let run = execute(ctx, planned.actions.clone(), promises, &mut facts);
         event = finish_beside(event, run).await;
         planned = decide(&facts);
-        claims::withdraw(ctx, obj, current, &planned, &mut facts).await?;
+        claims::withdraw(ctx, obj, written, &planned, &mut facts).await?;
     }
     if let Some(pending) = event {
         pending.await;
@@ -186,23 +188,25 @@ async fn finish_beside<'a>(
 }
 
 async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
-    let mut current = obj.status.clone().unwrap_or_default();
-    let before = current.clone();
-    let planned = converge(obj, ctx, &mut current, false).await?;
-    let status = build_status(obj, &current, &planned);
+    let mut written = Written::from_object(obj);
+    let before = written.status.clone();
+    let planned = converge(obj, ctx, &mut written, false).await?;
+    let status = build_status(obj, &written.status, &planned);
+    let previous = written.status.clone();
     claims::release_unrecorded(ctx, obj, &status).await?;
-    write_status(ctx, obj, &current, &status).await?;
+    write_status(ctx, obj, &mut written, &status).await?;
     claims::settle(ctx, obj);
     announce(ctx, obj, &before, &status).await;
-    report_aws_errors(ctx, obj, &current, &status).await;
+    report_aws_errors(ctx, obj, &previous, &status).await;
     Ok(requeue(ctx, obj, planned.requeue))
 }
 
 async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> {
-    let mut current = obj.status.clone().unwrap_or_default();
-    let before = current.clone();
-    let planned = converge(obj, ctx, &mut current, true).await?;
+    let mut written = Written::from_object(obj);
+    let before = written.status.clone();
+    let planned = converge(obj, ctx, &mut written, true).await?;
     if planned.ready || ctx.policy.dry_run {
+        confirm_fresh(obj, ctx, &written).await?;
         if ctx.policy.dry_run && !planned.ready {
             publish(
                 ctx,
@@ -220,9 +224,9 @@ async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error
         ctx.reset_backoff(&object_key(obj));
         return Ok(Action::await_change());
     }
-    let status = build_status(obj, &current, &planned);
+    let status = build_status(obj, &written.status, &planned);
     claims::release_unrecorded(ctx, obj, &status).await?;
-    write_status(ctx, obj, &current, &status).await?;
+    write_status(ctx, obj, &mut written, &status).await?;
     claims::settle(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     let message = status
@@ -232,6 +236,20 @@ async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error
         .map(|c| c.message.clone())
         .unwrap_or_default();
     Err(Error::CleanupPending(message))
+}
+
+/// Before the finalizer goes, the resource as the API server has it now must be the one the
+/// clean-up was planned from: a cache that lags behind a status write recording a claim
+/// would otherwise release the resource and orphan the member.
+async fn confirm_fresh(obj: &SecurityHubMember, ctx: &Context, written: &Written) -> Result<(), Error> {
+    let api: Api<SecurityHubMember> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let Some(now) = api.get_opt(&obj.name_any()).await? else {
+        return Ok(());
+    };
+    if now.uid() != obj.uid() || now.resource_version().as_deref() == written.resource_version() {
+        return Ok(());
+    }
+    Err(Error::Stale(obj.name_any()))
 }
 
 /// A Warning Event for each AWS error that reached status (Synced False).

@@ -38,30 +38,68 @@ fn region_names(regions: &[crate::api::RegionStatus]) -> Option<String> {
     (!regions.is_empty()).then(|| regions.iter().map(|r| r.region.as_str()).collect::<Vec<_>>().join(","))
 }
 
-/// Writes `status` when it differs from `current`; returns whether it wrote.
+/// The status last read or written, with the `resourceVersion` it was read or written at.
+pub struct Written {
+    pub status: SecurityHubMemberStatus,
+    resource_version: Option<String>,
+}
+
+impl Written {
+    /// What the reconcile started from: the object's status as the cache saw it.
+    pub fn from_object(obj: &SecurityHubMember) -> Self {
+        Self {
+            status: obj.status.clone().unwrap_or_default(),
+            resource_version: obj.resource_version(),
+        }
+    }
+
+    /// The `resourceVersion` of the last read or write.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+}
+
+/// Writes `status` when it differs from what was written; returns whether it wrote.
+///
+/// Every write names the `resourceVersion` it was planned from, so one planned from a stale
+/// cache (a watch outage, a new leader) fails with 409 instead of erasing a claim another
+/// write recorded; the reconcile then runs again on the fresh object.
 pub async fn write_status(
     ctx: &Context,
     obj: &SecurityHubMember,
-    current: &SecurityHubMemberStatus,
+    written: &mut Written,
     status: &SecurityHubMemberStatus,
 ) -> Result<bool, Error> {
-    if status == current {
+    if *status == written.status {
         return Ok(false);
     }
     let api: Api<SecurityHubMember> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = json!({
+    let patch = status_patch(status, written.resource_version());
+    let after = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|e| Error::from_write(e, &obj.name_any()))?;
+    ctx.metrics.status_written();
+    written.status = status.clone();
+    written.resource_version = after.resource_version();
+    Ok(true)
+}
+
+/// The server-side apply body: the whole status, preconditioned on `resource_version`.
+pub fn status_patch(status: &SecurityHubMemberStatus, resource_version: Option<&str>) -> serde_json::Value {
+    let mut patch = json!({
         "apiVersion": SecurityHubMember::api_version(&()),
         "kind": SecurityHubMember::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.metrics.status_written();
-    Ok(true)
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    patch
 }
 
 /// Publishes an Event when the Ready condition's reason or status changed.

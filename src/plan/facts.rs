@@ -217,6 +217,10 @@ pub struct RegionFacts {
     /// Conflict only: the owner's status records the member here, so this resource may let
     /// go of its own record of it.
     pub owner_holds: bool,
+    /// Desired only because this resource manages the member here and takes the operator's
+    /// default regions, which no longer list this one: kept, and reported, until the
+    /// resource's own `spec.regions` decides.
+    pub kept: bool,
 }
 
 impl RegionFacts {
@@ -235,6 +239,7 @@ impl RegionFacts {
             withdrawn: false,
             inherits: false,
             owner_holds: false,
+            kept: false,
         }
     }
 

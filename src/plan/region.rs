@@ -95,6 +95,17 @@ impl MemberState {
 
 /// Decides one desired or removed region of a live resource.
 pub fn decide(spec: &Spec, f: &RegionFacts, policy: &Policy, now: DateTime<Utc>) -> RegionDecision {
+    let mut d = decide_region(spec, f, policy, now);
+    if f.desired && f.kept {
+        d.verdict.message.push_str(KEPT_NOTE);
+    }
+    d
+}
+
+/// Why a region the operator's default dropped is still managed, and what removes it.
+pub const KEPT_NOTE: &str = " (kept: the operator's --regions no longer lists this region; a change of default never removes a member. List the regions in spec.regions: without this one to remove it, with it to keep it)";
+
+fn decide_region(spec: &Spec, f: &RegionFacts, policy: &Policy, now: DateTime<Utc>) -> RegionDecision {
     if !f.desired {
         return decide_cleanup(spec, f, spec.deletion_policy, policy, CleanupCause::RegionRemoved);
     }

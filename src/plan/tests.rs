@@ -1169,3 +1169,18 @@ fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
     let d = region::decide_deletion(&spec(), &f, &Policy::default());
     assert!(d.action.is_none() && d.verdict.ready);
 }
+
+/// A region kept although the operator's default dropped it is managed as before (never
+/// removed) and its verdict says why it is still there and how to remove it.
+#[test]
+fn a_region_the_default_dropped_is_kept_and_reported() {
+    let mut f = facts(member("Enabled"), managed(0));
+    f.kept = true;
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert!(d.action.is_none() && d.verdict.ready);
+    assert!(d.status.expect("status").managed);
+    assert!(d.verdict.message.ends_with(region::KEPT_NOTE), "{}", d.verdict.message);
+    f.kept = false;
+    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    assert!(!d.verdict.message.contains("kept"), "{}", d.verdict.message);
+}

@@ -292,6 +292,13 @@ impl Stack {
         Ok(())
     }
 
+    /// Stops the operator and starts it again with `args` in place of the flags given at start.
+    pub async fn restart_with(&mut self, args: &[&str]) -> Result<(), Error> {
+        self.kill_operator();
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.start_operator().await
+    }
+
     /// SIGKILL the operator (no clean-up) and forget it.
     pub fn kill_operator(&self) {
         if let Ok(mut guard) = self.operator.lock()
