@@ -78,6 +78,12 @@ impl Context {
         managed
     }
 
+    /// Waits until every namespace's cache holds its first full list (at once, after that);
+    /// false when a cache stopped for good (shutting down).
+    pub async fn caches_synced(&self) -> bool {
+        super::all_synced(&self.stores).await
+    }
+
     /// Every resource claiming `account_id`, from all caches.
     pub fn claims_on(&self, account_id: &str) -> Vec<Claim> {
         self.stores

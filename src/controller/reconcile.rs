@@ -23,6 +23,12 @@ const MAX_ROUNDS: usize = 6;
 
 /// The controller's reconcile function.
 pub async fn reconcile(obj: Arc<SecurityHubMember>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Ownership is decided among the claims of every watched namespace; a reconcile that ran
+    // while another namespace's cache was still empty would see no older claimant and act as
+    // the owner of a member that is not its own.
+    if !ctx.caches_synced().await {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let started = Instant::now();
     let api: Api<SecurityHubMember> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let key = object_key(&obj);
