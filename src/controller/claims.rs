@@ -146,6 +146,40 @@ pub fn wake_others_when_gone(ctx: &Context, obj: &SecurityHubMember) {
     });
 }
 
+/// After a status write that records a member as this resource's where it did not before,
+/// the other resources recording it in that region (a creator handing it over) are woken, so
+/// they let go in seconds rather than at their next resync.
+pub fn wake_previous_holders(
+    ctx: &Context,
+    obj: &SecurityHubMember,
+    before: &SecurityHubMemberStatus,
+    after: &SecurityHubMemberStatus,
+) {
+    let held = |s: &SecurityHubMemberStatus, region: &str| s.regions.iter().any(|r| r.region == region && r.managed);
+    let taken: Vec<&str> = after
+        .regions
+        .iter()
+        .filter(|r| r.managed && !held(before, &r.region))
+        .map(|r| r.region.as_str())
+        .collect();
+    if taken.is_empty() {
+        return;
+    }
+    let (account, uid) = (&obj.spec.account_id, obj.uid());
+    for store in &ctx.stores {
+        let holders = store.state_filter(|o| {
+            &o.spec.account_id == account
+                && o.uid() != uid
+                && o.status
+                    .as_ref()
+                    .is_some_and(|s| taken.iter().any(|region| held(s, region)))
+        });
+        for other in holders {
+            let _ = ctx.wake.send(ObjectRef::from_obj(&*other));
+        }
+    }
+}
+
 fn object_key(obj: &SecurityHubMember) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }

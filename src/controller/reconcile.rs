@@ -202,6 +202,7 @@ async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> 
     claims::release_unrecorded(ctx, obj, &status).await?;
     write_status(ctx, obj, &mut written, &status).await?;
     claims::settle(ctx, obj);
+    claims::wake_previous_holders(ctx, obj, &before, &status);
     announce(ctx, obj, &before, &status).await;
     report_aws_errors(ctx, obj, &previous, &status).await;
     Ok(requeue(ctx, obj, planned.requeue))

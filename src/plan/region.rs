@@ -509,6 +509,21 @@ fn decide_cleanup(
 ) -> RegionDecision {
     let acct = &spec.account_id;
     let region = &f.region;
+    if let Ownership::Conflict { owner } = &f.ownership
+        && f.managed()
+        && !f.owner_holds
+    {
+        // This resource created the member, and an older one naming the account inherits
+        // it: letting go before the owner's status holds it would leave nobody to clean up.
+        let verdict = waiting(
+            Reason::Deleting,
+            format!(
+                "handing account {acct} in {region} over to SecurityHubMember {owner}, which is older and names it; letting go once its status records the member"
+            ),
+            policy.resync_pending,
+        );
+        return decision(f, None, false, Some(conflict_status(f)), verdict);
+    }
     let owns = f.managed() && f.ownership == Ownership::Owner;
     if !owns || deletion == DeletionPolicy::Retain {
         return done(f, format!("left account {acct} in {region} as it is in AWS"));

@@ -523,8 +523,41 @@ fn cleanup_rows() -> Vec<Row> {
                 Ownership::Conflict {
                     owner: "b/owner".into(),
                 },
+                None,
+            ),
+            None,
+            true,
+            Reason::Deleting,
+        ),
+        row(
+            "conflicting creator, the owner does not hold it yet: waits",
+            spec(),
+            RegionFacts::new(
+                "us-east-1",
+                true,
+                Ownership::Conflict {
+                    owner: "b/owner".into(),
+                },
                 managed(0),
             ),
+            None,
+            false,
+            Reason::Deleting,
+        ),
+        row(
+            "conflicting creator, the owner holds it: nothing",
+            spec(),
+            RegionFacts {
+                owner_holds: true,
+                ..RegionFacts::new(
+                    "us-east-1",
+                    true,
+                    Ownership::Conflict {
+                        owner: "b/owner".into(),
+                    },
+                    managed(0),
+                )
+            },
             None,
             true,
             Reason::Deleting,
@@ -1159,6 +1192,14 @@ fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
     let d = region::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.verdict.reason, Reason::Conflict);
     assert!(d.status.expect("status").managed, "kept until the owner holds it");
+    // Deleted (or the region dropped from its spec) before then, it waits rather than let go.
+    let d = region::decide_deletion(&spec(), &f, &Policy::default());
+    assert!(d.action.is_none() && !d.verdict.ready, "waits for the owner");
+    assert!(d.status.expect("status").managed, "still holds the duty");
+    let mut removed = f.clone();
+    removed.desired = false;
+    let d = region::decide(&spec(), &removed, &Policy::default(), now());
+    assert!(d.action.is_none() && !d.verdict.ready && d.status.expect("status").managed);
     let mut held = older.clone();
     held.managed = vec!["us-east-1".into()];
     f.owner_holds = handover(&creator, "us-east-1", &[held, creator.clone()], &theirs).1;
