@@ -107,7 +107,7 @@ async fn dispatch(shared: Arc<Shared>, op: Op, headers: HeaderMap, query: Option
     let caller = caller_from_headers(&headers, &shared.admin_account());
     let body = parse_body(&body);
     let named = body.as_ref().map(named_accounts).unwrap_or_default();
-    let (response, outcome) = pipeline(&shared, op, &caller, query, body).await;
+    let (response, outcome, unprocessed) = pipeline(&shared, op, &caller, query, body).await;
     tracing::info!(operation = ?op, caller = %caller.account, region = %caller.region, %outcome, "securityhub call");
     lock(&shared.log).record(Call {
         operation: &op.name(),
@@ -116,6 +116,7 @@ async fn dispatch(shared: Arc<Shared>, op: Op, headers: HeaderMap, query: Option
         region: &caller.region,
         account_ids: named,
         outcome: &outcome,
+        unprocessed,
     });
     response
 }
@@ -126,11 +127,11 @@ async fn pipeline(
     caller: &Caller,
     query: Option<String>,
     body: Result<Value, ApiError>,
-) -> (Response, String) {
+) -> (Response, String, Vec<String>) {
     let scope = caller.scope();
     lock(&shared.world).regions.insert(caller.region.clone());
     if !lock(&shared.limiter).try_acquire(&scope, std::time::Instant::now()) {
-        return failure(ApiError::throttled());
+        return failed(ApiError::throttled());
     }
     let plan = {
         let mut rng = lock(&shared.rng);
@@ -140,20 +141,38 @@ async fn pipeline(
         tokio::time::sleep(latency).await;
     }
     if let Some(error) = plan.error.clone().filter(|_| !plan.after_commit) {
-        return failure(error);
+        return failed(error);
     }
     let result = body.and_then(|body| {
         let query = parse_query(query.as_deref())?;
         execute(shared, op, caller, &query, body)
     });
+    let unprocessed = result.as_ref().map(unprocessed_ids).unwrap_or_default();
     if let Some(error) = plan.error {
         // Carried out, and the answer lost.
-        return failure(error);
+        let (response, code) = failure(error);
+        return (response, code, unprocessed);
     }
     match result {
-        Ok(value) => (corrupt(value, plan.corruption.as_ref()), "ok".to_string()),
-        Err(error) => failure(error),
+        Ok(value) => (corrupt(value, plan.corruption.as_ref()), "ok".to_string(), unprocessed),
+        Err(error) => failed(error),
     }
+}
+
+/// A call that did nothing: its error and no account left unprocessed.
+fn failed(error: ApiError) -> (Response, String, Vec<String>) {
+    let (response, code) = failure(error);
+    (response, code, Vec::new())
+}
+
+/// The accounts a successful answer lists as `UnprocessedAccounts` (not acted on).
+fn unprocessed_ids(body: &Value) -> Vec<String> {
+    body.get("UnprocessedAccounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.get("AccountId").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 fn failure(error: ApiError) -> (Response, String) {

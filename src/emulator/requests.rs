@@ -24,6 +24,9 @@ pub struct LogEntry {
     pub region: String,
     pub account_ids: Vec<String>,
     pub outcome: String,
+    /// Named accounts the call answered as `UnprocessedAccounts`: not acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unprocessed: Vec<String>,
 }
 
 /// Counts by operation and outcome plus the recent entries.
@@ -42,6 +45,7 @@ pub struct Call<'a> {
     pub region: &'a str,
     pub account_ids: Vec<String>,
     pub outcome: &'a str,
+    pub unprocessed: Vec<String>,
 }
 
 impl RequestLog {
@@ -62,6 +66,7 @@ impl RequestLog {
             region: call.region.to_string(),
             account_ids: call.account_ids,
             outcome: call.outcome.to_string(),
+            unprocessed: call.unprocessed,
         });
         if self.entries.len() > MAX_LOG_ENTRIES {
             self.entries.pop_front();

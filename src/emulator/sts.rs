@@ -84,6 +84,7 @@ fn record(shared: &Shared, caller: &Caller, action: &str, account: Option<String
         region: &caller.region,
         account_ids: account.into_iter().collect(),
         outcome,
+        unprocessed: Vec::new(),
     });
 }
 
