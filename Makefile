@@ -76,7 +76,7 @@ controlplane:
 chaos: CONTROLPLANE := $(controlplane_dir)
 chaos:
 	@mkdir -p target/tmp && rm -f target/tmp/chaos-table.md
-	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) CHAOS_FULL=1 $(CARGO) test --test chaos --test chaos_controlplane -- --test-threads=1; \
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) CHAOS_FULL=1 $(CARGO) test --test chaos --test chaos_controlplane --test ownership_model -- --test-threads=1; \
 	  status=$$?; \
 	  echo; echo "| Scenario | Mode | Members | Faults injected | Time to converge | Invariant violations |"; \
 	  echo "|---|---|---|---|---|---|"; cat target/tmp/chaos-table.md; exit $$status

@@ -400,3 +400,188 @@ async fn narrowing_the_default_regions_removes_nothing() -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// DeleteMembers refused because the member is associated again (its status changed while
+/// the call was on its way) is not "an organization account, done": the operator reads
+/// again, disassociates and deletes, and only then lets the resource go.
+#[tokio::test]
+async fn a_delete_refused_for_an_associated_member_is_retried_not_taken_as_done() -> Result<(), Error> {
+    const NS: &str = "t-own-refused-delete";
+    const ACCOUNT: &str = "330000000009";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    let spec = json!({"accountId": ACCOUNT, "regions": [REGION], "invite": false});
+    apply_member(&client, NS, "m", spec).await?;
+    wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    let emulator = &stack.emulator;
+    emulator
+        .set_faults(json!([{"operation": "DeleteMembers", "latencyMs": {"min": 4000, "max": 4000}}]))
+        .await?;
+    delete_member(&client, NS, "m").await?;
+    // The delete is on its way (it waits 4 s) when the member becomes associated.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    emulator
+        .post(
+            "/_emulator/members",
+            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Enabled"}]}),
+        )
+        .await?;
+    emulator.set_faults(json!([])).await?;
+    wait_gone(&client, NS, "m", Duration::from_secs(60)).await?;
+    assert_eq!(
+        emulator.member_status(ACCOUNT, REGION).await?,
+        None,
+        "removed after all"
+    );
+    assert!(
+        emulator.calls_for("DeleteMembers", ACCOUNT).await? >= 2,
+        "the first delete was refused"
+    );
+    assert!(emulator.calls_for("DisassociateMembers", ACCOUNT).await? >= 1);
+    Ok(())
+}
+
+/// AWS's upper-case `ACCOUNT_SUSPENDED` reads as a suspended account: reported as such, and
+/// the member is not invited.
+#[tokio::test]
+async fn a_suspended_account_in_upper_case_is_reported_and_not_invited() -> Result<(), Error> {
+    const NS: &str = "t-own-suspended";
+    const ACCOUNT: &str = "330000000010";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    create_member(&aws_client(stack.emulator.url(), ADMIN_KEY, REGION), ACCOUNT).await?;
+    stack
+        .emulator
+        .set_faults(
+            json!([{"operation": "*", "corruption": "unknownMemberStatus", "memberStatus": "ACCOUNT_SUSPENDED"}]),
+        )
+        .await?;
+    let spec = json!({"accountId": ACCOUNT, "regions": [REGION], "adopt": true});
+    apply_member(&client, NS, "m", spec).await?;
+    let obj = wait_ready(&client, NS, "m", "False", "AccountSuspended", Duration::from_secs(60)).await?;
+    assert_eq!(managed(&obj), Some(true), "adopted");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(stack.emulator.calls_for("InviteMembers", ACCOUNT).await?, 0);
+    Ok(())
+}
+
+/// With `reinvite: Always` and answers that carry no times at all, a member that declines
+/// every invitation is invited again only after each backoff (4 s, then 8 s), not at every
+/// resync (2 s).
+#[tokio::test]
+async fn reinvite_always_keeps_its_backoff_when_aws_reports_no_times() -> Result<(), Error> {
+    const NS: &str = "t-own-no-times";
+    const ACCOUNT: &str = "330000000011";
+    let (cluster, stack) = start(NS, &[], &["--reinvite-backoff=4s"]).await?;
+    let client = cluster.client().await?;
+    let spec = json!({"accountId": ACCOUNT, "regions": [REGION], "reinvite": "Always"});
+    apply_member(&client, NS, "m", spec).await?;
+    wait_ready(&client, NS, "m", "False", "AwaitingAcceptance", Duration::from_secs(60)).await?;
+    let emulator = &stack.emulator;
+    emulator
+        .set_faults(json!([{"operation": "*", "corruption": "missingFields"}]))
+        .await?;
+    let until = std::time::Instant::now() + Duration::from_secs(16);
+    while std::time::Instant::now() < until {
+        if emulator.member_status(ACCOUNT, REGION).await?.as_deref() == Some("Invited") {
+            // Declining races the operator's own reads; a refusal is fine.
+            let _ = emulator.member_action(ACCOUNT, "decline", REGION).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let invites = emulator.calls_for("InviteMembers", ACCOUNT).await?;
+    // The first invitation, then about 4 s and 12 s after the first decline.
+    assert!((2..=4).contains(&invites), "{invites} invitations in 16 s of declines");
+    Ok(())
+}
+
+/// Refuses every status write to SecurityHubMembers in `namespaces` (a ValidatingAdmissionPolicy),
+/// and waits until the API server enforces it; the returned name lifts it.
+async fn block_status_writes(cluster: &TestCluster, namespaces: &[&str]) -> Result<&'static str, Error> {
+    const NAME: &str = "test-block-status";
+    let manifest = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": NAME},
+         "spec": {"failurePolicy": "Fail",
+                  "matchConstraints": {"resourceRules": [{"apiGroups": ["securityhub.operator.dev"],
+                      "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["securityhubmembers/status"]}]},
+                  "validations": [{"expression": "false", "message": "status writes are blocked by the test"}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": NAME},
+         "spec": {"policyName": NAME, "validationActions": ["Deny"],
+                  "matchResources": {"namespaceSelector": {"matchExpressions": [
+                      {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}}}}
+    ]});
+    let path = cluster.dir().join(format!("{NAME}.json"));
+    std::fs::write(&path, manifest.to_string())?;
+    let out = cluster.kubectl(&["apply", "-f", &path.to_string_lossy()])?;
+    if !out.status.success() {
+        return Err(format!("kubectl apply: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(NAME)
+}
+
+/// A claim withdrawn after a refused create stays withdrawn although the status write after
+/// it fails: the journal records the withdrawal first. When someone else then adds the
+/// account, the resource reports AlreadyExists and nothing is invited.
+#[tokio::test]
+async fn a_withdrawal_holds_when_the_status_write_after_it_fails() -> Result<(), Error> {
+    const NS: &str = "t-own-withdrawn";
+    const PROBE: &str = "t-own-withdrawn-probe";
+    const ACCOUNT: &str = "330000000012";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    namespace(&client, PROBE).await?;
+    // A resource nobody reconciles (its namespace is not watched) shows when the block holds.
+    let probe = apply_member(&client, PROBE, "probe", json!({"accountId": "330000000099"})).await?;
+    let policy = block_status_writes(&cluster, &[NS, PROBE]).await?;
+    let probes = members(&client, PROBE);
+    poll("status writes refused", Duration::from_secs(30), || {
+        let (probes, probe) = (probes.clone(), probe.clone());
+        async move {
+            let patch = json!({"status": {"observedGeneration": 1}});
+            let written = probes
+                .patch_status(
+                    &probe.metadata.name.clone().unwrap_or_default(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await;
+            Ok(written.is_err())
+        }
+    })
+    .await?;
+    let emulator = &stack.emulator;
+    emulator
+        .set_faults(json!([{"operation": "CreateMembers", "errorCode": "AccessDeniedException"}]))
+        .await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "regions": [REGION]})).await?;
+    poll("the create refused", Duration::from_secs(60), || async {
+        Ok(emulator
+            .history(ACCOUNT)
+            .await?
+            .iter()
+            .any(|(op, _)| op == "CreateMembers"))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Someone else adds the account, then status writes work again.
+    emulator
+        .post(
+            "/_emulator/members",
+            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Created"}]}),
+        )
+        .await?;
+    emulator.set_faults(json!([])).await?;
+    let out = cluster.kubectl(&["delete", "validatingadmissionpolicybinding", policy])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let obj = wait_ready(&client, NS, "m", "False", "AlreadyExists", Duration::from_secs(90)).await?;
+    assert_eq!(managed(&obj), Some(false), "{:?}", obj.status);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        emulator.calls_for("InviteMembers", ACCOUNT).await?,
+        0,
+        "a stranger's member"
+    );
+    Ok(())
+}

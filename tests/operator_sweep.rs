@@ -93,6 +93,11 @@ async fn a_member_added_after_the_sweep_is_not_taken_over() -> Result<(), Error>
 
     patch_spec(&client, NS, "late", json!({"adopt": true})).await?;
     let obj = wait_ready(&client, NS, "late", "True", "Enabled", T).await?;
-    assert!(obj.status.as_ref().is_some_and(|s| s.regions[0].managed), "adopted");
+    let region = &obj.status.as_ref().ok_or("no status")?.regions[0];
+    assert!(region.managed, "adopted");
+    assert_eq!(
+        region.processing_result, None,
+        "the earlier refusal is not shown once Ready"
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod emulator;
 pub mod invariants;
+pub mod model;
 pub mod moto;
 pub mod operator;
 pub mod process;

@@ -37,13 +37,19 @@ fn free_port() -> Result<u16, Error> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The binary whose `run` the tests start: this build's, or `SHO_OPERATOR_BINARY` (to run a
+/// scenario against another build, e.g. an older commit's, with this build's emulator).
+fn run_binary() -> String {
+    std::env::var("SHO_OPERATOR_BINARY").unwrap_or_else(|_| operator_binary().to_string())
+}
+
 impl OperatorProcess {
     /// Starts the operator and waits until `/readyz` answers 200.
     pub async fn start(options: OperatorOptions<'_>) -> Result<Self, Error> {
         let metrics_port = free_port()?;
         let log = options.log_dir.join(format!("operator-{}.log", options.name));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
-        let mut cmd = Command::new(operator_binary());
+        let mut cmd = Command::new(run_binary());
         cmd.arg("run")
             .arg(format!("--metrics-bind-address=127.0.0.1:{metrics_port}"))
             .args(&options.args)

@@ -310,7 +310,12 @@ impl Stack {
 
     /// Everything the operator logged in this stack, across restarts.
     pub fn operator_log(&self) -> String {
-        std::fs::read_to_string(self.log_dir.join(format!("operator-{}.log", self.name))).unwrap_or_default()
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The file the operator logs to.
+    pub fn log_path(&self) -> PathBuf {
+        self.log_dir.join(format!("operator-{}.log", self.name))
     }
 
     /// Whether the current operator process is alive.
