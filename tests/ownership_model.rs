@@ -700,6 +700,21 @@ mod checker {
     }
 
     #[test]
+    fn a_removal_whose_answer_was_lost_still_calls_for_an_invitation() {
+        let mut m = model(false, true);
+        m.created("a/m", "390000000001", "2026-01-01T00:00:00Z", &regions(), t(0));
+        let mut lost = call(2, t(2), "DisassociateMembers", "390000000001");
+        lost["accessKeyId"] = json!("AKIA111111111111OOBX");
+        lost["outcome"] = json!("ServiceUnavailableException");
+        let log = [
+            call(1, t(1), "InviteMembers", "390000000001"),
+            lost,
+            call(3, t(3), "InviteMembers", "390000000001"),
+        ];
+        assert!(check(&m, &log).is_empty());
+    }
+
+    #[test]
     fn an_invitation_answered_unprocessed_does_not_count() {
         let mut m = model(false, true);
         m.created("a/m", "390000000001", "2026-01-01T00:00:00Z", &regions(), t(0));

@@ -286,7 +286,9 @@ impl Model {
     pub fn check_log(&self, log: &[Value], operator_key: &str, backoff: Duration) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut invites: BTreeMap<Pair, Vec<At>> = BTreeMap::new();
-        let mut cleanups: BTreeMap<Pair, Vec<At>> = BTreeMap::new();
+        // Any removal, by anyone and whatever its answer (an answer lost after the change was
+        // made still removed the member), calls for a new invitation.
+        let cleanups = removals(log);
         for e in log.iter().filter(|e| e["accessKeyId"] == operator_key) {
             let operation = e["operation"].as_str().unwrap_or_default();
             if !WRITES.contains(&operation) {
@@ -305,14 +307,9 @@ impl Model {
                 if let Some(why) = self.check_write(operation, account, region, at, &e["seq"]) {
                     out.push(violation(1, account, region, why));
                 }
-                let key = pair(account, region);
-                match operation {
-                    // Only an invitation AWS carried out counts (not one answered Unprocessed).
-                    "InviteMembers" if e["outcome"] == "ok" && !unprocessed(e, account) => {
-                        invites.entry(key).or_default().push(at)
-                    }
-                    "DisassociateMembers" | "DeleteMembers" => cleanups.entry(key).or_default().push(at),
-                    _ => {}
+                // Only an invitation AWS carried out counts (not one answered Unprocessed).
+                if operation == "InviteMembers" && e["outcome"] == "ok" && !unprocessed(e, account) {
+                    invites.entry(pair(account, region)).or_default().push(at);
                 }
             }
         }
@@ -394,4 +391,22 @@ fn unprocessed(entry: &Value, account: &str) -> bool {
     entry["unprocessed"]
         .as_array()
         .is_some_and(|list| list.iter().any(|a| a == account))
+}
+
+/// When each pair was disassociated or deleted, by any caller, whatever the answer said.
+fn removals(log: &[Value]) -> BTreeMap<Pair, Vec<At>> {
+    let mut out: BTreeMap<Pair, Vec<At>> = BTreeMap::new();
+    for e in log {
+        if !matches!(e["operation"].as_str(), Some("DisassociateMembers" | "DeleteMembers")) {
+            continue;
+        }
+        let (Some(at), Some(accounts)) = (e["time"].as_str().and_then(parse_time), e["accountIds"].as_array()) else {
+            continue;
+        };
+        let region = e["region"].as_str().unwrap_or_default();
+        for account in accounts.iter().filter_map(Value::as_str) {
+            out.entry(pair(account, region)).or_default().push(at);
+        }
+    }
+    out
 }
