@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, create_member, namespace, patch_spec, wait_ready};
+use support::scenario::{
+    Env, apply_member, create_member, delete_member, namespace, patch_spec, wait_gone, wait_ready,
+};
 
 const T: Duration = Duration::from_secs(90);
 const WAVE: usize = 80;
@@ -98,6 +100,72 @@ async fn a_member_added_after_the_sweep_is_not_taken_over() -> Result<(), Error>
     assert_eq!(
         region.processing_result, None,
         "the earlier refusal is not shown once Ready"
+    );
+    Ok(())
+}
+
+/// A member created while a sweep's answer was on its way is missing from that answer;
+/// deleting its resource right after must still remove it (an inferred absence never ends
+/// a clean-up), and the member must not be taken for absent meanwhile.
+#[tokio::test]
+async fn a_member_created_while_a_sweep_was_answered_is_removed_on_deletion() -> Result<(), Error> {
+    const NS2: &str = "t-sweep-late";
+    const CREATED: &str = "240000000999";
+    let wave = |i: usize| format!("{:012}", 240_000_000_000usize + i);
+    let mut emulator_args: Vec<String> = Vec::new();
+    for a in (1..=60).map(wave).chain([CREATED.to_string()]) {
+        emulator_args.extend(["--org-account".to_string(), a]);
+    }
+    let emulator_args: Vec<&str> = emulator_args.iter().map(String::as_str).collect();
+    let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=400ms"];
+    let env = Env::start("sweep-late", &emulator_args, &operator_args).await?;
+    let client = env.client().await?;
+    namespace(&client, NS2).await?;
+    // The sweep's page is taken at once and answered 8 s later.
+    env.emulator
+        .set_faults(json!([{"operation": "ListMembers", "latencyMs": {"min": 8000, "max": 8000}, "afterCommit": true}]))
+        .await?;
+    try_join_all((1..=60).map(|i| {
+        let client = client.clone();
+        async move {
+            let spec = json!({"accountId": wave(i), "regions": ["us-east-1"]});
+            apply_member(&client, NS2, &format!("m{i}"), spec).await
+        }
+    }))
+    .await?;
+    // Well after the wave's reads went into the sweep, well before it answers.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let spec = json!({"accountId": CREATED, "regions": ["us-east-1"], "deletionPolicy": "Delete"});
+    apply_member(&client, NS2, "late", spec).await?;
+    wait_ready(&client, NS2, "late", "True", "Enabled", T).await?;
+    wait_ready(&client, NS2, "m1", "True", "Enabled", T).await?;
+    let log = env.emulator.log().await?;
+    let listed = log
+        .iter()
+        .position(|e| e["operation"] == "ListMembers")
+        .ok_or("no sweep")?;
+    let created = log
+        .iter()
+        .position(|e| {
+            e["operation"] == "CreateMembers"
+                && e["accountIds"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|id| id == CREATED))
+        })
+        .ok_or("not created")?;
+    assert!(
+        created < listed,
+        "created before the sweep answered, so missing from it"
+    );
+    env.emulator.clear_faults().await?;
+
+    delete_member(&client, NS2, "late").await?;
+    wait_gone(&client, NS2, "late", T).await?;
+    // Organization accounts cannot be deleted: disassociated is as far as AWS goes.
+    assert_eq!(
+        env.emulator.member_status(CREATED, "us-east-1").await?.as_deref(),
+        Some("Removed"),
+        "the member was cleaned up"
     );
     Ok(())
 }

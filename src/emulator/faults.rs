@@ -78,6 +78,8 @@ fn always() -> f64 {
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     pub latency: Option<Duration>,
+    /// The latency comes after the call was carried out (a late answer), not before.
+    pub late_answer: bool,
     pub error: Option<ApiError>,
     /// The error is answered after the call was carried out.
     pub after_commit: bool,
@@ -101,6 +103,7 @@ impl Faults {
             if let Some(range) = rule.latency_ms {
                 let ms = rng.random_range(range.min..=range.max.max(range.min));
                 plan.latency = Some(plan.latency.unwrap_or_default().max(Duration::from_millis(ms)));
+                plan.late_answer |= rule.after_commit;
             }
             if plan.error.is_some() || rule.times.is_some_and(|t| rule.fired >= t) {
                 continue;

@@ -137,7 +137,7 @@ async fn pipeline(
         let mut rng = lock(&shared.rng);
         lock(&shared.faults).plan(&op.name(), &mut rng)
     };
-    if let Some(latency) = plan.latency {
+    if let Some(latency) = plan.latency.filter(|_| !plan.late_answer) {
         tokio::time::sleep(latency).await;
     }
     if let Some(error) = plan.error.clone().filter(|_| !plan.after_commit) {
@@ -147,6 +147,9 @@ async fn pipeline(
         let query = parse_query(query.as_deref())?;
         execute(shared, op, caller, &query, body)
     });
+    if let Some(latency) = plan.latency.filter(|_| plan.late_answer) {
+        tokio::time::sleep(latency).await;
+    }
     let unprocessed = result.as_ref().map(unprocessed_ids).unwrap_or_default();
     if let Some(error) = plan.error {
         // Carried out, and the answer lost.

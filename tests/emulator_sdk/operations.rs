@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_securityhub::config::{ProvideCredentials, Region};
 use aws_sdk_securityhub::error::ProvideErrorMetadata;
 use securityhub_operator::emulator::{EmulatorConfig, MissingMember, RateLimit};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::support::*;
 
@@ -100,6 +100,48 @@ async fn faults_and_rate_limit_surface_as_sdk_errors() {
     let (_, requests) = control(&emu, reqwest::Method::GET, "/_emulator/requests", None).await;
     assert_eq!(requests["counts"]["DescribeHub"]["LimitExceededException"], 1);
     assert_eq!(requests["counts"]["ListMembers"]["AccessDeniedException"], 1);
+}
+
+/// `afterCommit` latency: the call acts at once and its answer comes late, so a change is
+/// visible to others before its caller hears of it; the log names what was left unprocessed.
+#[tokio::test]
+async fn a_late_answer_acts_first_and_the_log_names_unprocessed_accounts() {
+    let emu = start(unlimited()).await;
+    let admin = client(&emu, ADMIN);
+    let rule = json!({"operation": "CreateMembers", "latencyMs": {"min": 1500, "max": 1500}, "afterCommit": true});
+    control(&emu, reqwest::Method::POST, "/_emulator/faults", Some(rule)).await;
+    let started = std::time::Instant::now();
+    let slow = {
+        let admin = admin.clone();
+        tokio::spawn(async move { admin.create_members().account_details(details(MEMBER)).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        status_of(&admin, MEMBER).await.as_deref(),
+        Some("Created"),
+        "acted at once"
+    );
+    slow.await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1500), "answered late");
+    control(&emu, reqwest::Method::DELETE, "/_emulator/faults", None).await;
+
+    let again = admin
+        .create_members()
+        .account_details(details(MEMBER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.unprocessed_accounts().len(), 1, "already a member");
+    let (_, requests) = control(&emu, reqwest::Method::GET, "/_emulator/requests", None).await;
+    let creates: Vec<&Value> = requests["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "CreateMembers")
+        .collect();
+    assert_eq!(creates.len(), 2);
+    assert!(creates[0].get("unprocessed").is_none(), "{}", creates[0]);
+    assert_eq!(creates[1]["unprocessed"], json!([MEMBER]));
 }
 
 #[tokio::test]
