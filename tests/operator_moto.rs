@@ -80,7 +80,7 @@ async fn operator_against_moto_enables_members_and_reports_what_moto_lacks() -> 
     let obj = wait_ready(&client, NS, "enabled", "True", "Enabled", T)
         .await
         .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
-    // DESIGN.md: memberStatus is shown exactly as AWS reports it (moto says ENABLED);
+    // docs/crd-reference.md: memberStatus is shown exactly as AWS reports it (moto says ENABLED);
     // the decision compares it case-insensitively.
     assert_eq!(
         obj.status.as_ref().and_then(|s| s.member_status.as_deref()),

@@ -93,7 +93,7 @@ pub struct FileConfig {
     pub missing_member: Option<MissingMemberArg>,
 }
 
-/// Everything [`super::spawn`] needs, with the defaults the issue specifies.
+/// Everything [`super::spawn`] needs, with the defaults docs/emulator.md lists.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
     pub listen: SocketAddr,

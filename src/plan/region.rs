@@ -1,4 +1,5 @@
-//! Decisions for one region: the rows of DESIGN.md 3.1-3.4 as code.
+//! Decisions for one region, as code; each case is a row of the behaviour table in
+//! `src/plan/tests.rs`.
 
 use std::time::Duration;
 

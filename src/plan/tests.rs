@@ -1,4 +1,5 @@
-//! The behaviour table of DESIGN.md 3.1-3.4, one row per case.
+//! The behaviour table: one row per case of a region's live and clean-up decisions
+//! (the states are drawn in docs/architecture.md).
 
 use std::time::Duration;
 
