@@ -18,9 +18,6 @@ use support::chaos::{Row, assert_none, panics, pick, record, secret_leaks, set_f
 use support::cluster::TestCluster;
 use support::invariants::{Checker, Expect, Ledger};
 use support::scenario::{ADMIN_KEY, Stack, apply_member, aws_client, delete_member, namespace, patch_spec, wait_ready};
-use tokio::sync::OnceCell;
-
-static CLUSTER: OnceCell<TestCluster> = OnceCell::const_new();
 
 /// How long convergence may take once faults stop (generous: 2 shared cores).
 fn converge_bound() -> Duration {
@@ -29,16 +26,6 @@ fn converge_bound() -> Duration {
 
 /// Out-of-band calls act as the administrator with a key the operator does not use.
 const OUT_OF_BAND_KEY: &str = "AKIA111111111111OOBX";
-
-async fn cluster() -> Result<&'static TestCluster, Error> {
-    CLUSTER
-        .get_or_try_init(|| async {
-            let cluster = TestCluster::start().await?;
-            cluster.install_crd().await?;
-            Ok::<_, Error>(cluster)
-        })
-        .await
-}
 
 /// Operator flags for fast scenarios, watching `namespaces`.
 fn operator_args(namespaces: &[&str], extra: &[&str]) -> Vec<String> {
@@ -58,7 +45,7 @@ fn operator_args(namespaces: &[&str], extra: &[&str]) -> Vec<String> {
 }
 
 async fn stack(name: &str, namespaces: &[&str], emulator_args: &[&str], extra: &[&str]) -> Result<Stack, Error> {
-    let cluster = cluster().await?;
+    let cluster = TestCluster::shared().await?;
     let client = cluster.client().await?;
     for ns in namespaces {
         namespace(&client, ns).await?;
@@ -106,7 +93,7 @@ impl Clock {
 
     /// Sleeps `d` while checking every second whether everything already converged.
     async fn watch(&mut self, stack: &Stack, namespaces: &[&str], ledger: &Ledger, d: Duration) -> Result<(), Error> {
-        let client = cluster().await?.client().await?;
+        let client = TestCluster::shared().await?.client().await?;
         let checker = Checker::new(client, &stack.emulator, namespaces, ADMIN_KEY);
         let until = Instant::now() + d;
         while Instant::now() < until {
@@ -129,7 +116,7 @@ async fn finish(
     faults: String,
     clock: Clock,
 ) -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let checker = Checker::new(client.clone(), &stack.emulator, namespaces, ADMIN_KEY);
     let (_, mut violations) = checker.wait_converged(ledger, converge_bound()).await?;
     let converged = clock.first_converged.unwrap_or_else(|| clock.started.elapsed());
@@ -150,7 +137,7 @@ async fn finish(
 async fn throttling_storm() -> Result<(), Error> {
     let ns = "chaos-throttle";
     let s = stack("throttle", &[ns], &["--seed", "7", "--auto-accept-after", "500ms"], &[]).await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let n = pick(20, 200);
     let storm = pick(Duration::from_secs(15), Duration::from_secs(120));
     set_faults(
@@ -196,7 +183,7 @@ async fn server_errors_and_latency() -> Result<(), Error> {
         &[],
     )
     .await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let n = pick(12, 60);
     let window = pick(Duration::from_secs(15), Duration::from_secs(90));
     set_faults(
@@ -229,7 +216,7 @@ async fn server_errors_and_latency() -> Result<(), Error> {
 async fn operator_killed_five_times() -> Result<(), Error> {
     let ns = "chaos-kill";
     let s = stack("kill", &[ns], &["--seed", "13", "--auto-accept-after", "500ms"], &[]).await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let n = pick(15, 80);
     // Slow writes so that kills land in the middle of a batch.
     set_faults(
@@ -272,7 +259,7 @@ async fn operator_killed_five_times() -> Result<(), Error> {
 async fn out_of_band_changes() -> Result<(), Error> {
     let ns = "chaos-oob";
     let s = stack("oob", &[ns], &["--seed", "17", "--auto-accept-after", "500ms"], &[]).await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let accounts = apply_many(&client, ns, "3400", 5, json!({})).await?;
     patch_spec(&client, ns, "m-003", json!({"reinvite": "Always"})).await?;
     for i in 0..5 {
@@ -317,7 +304,7 @@ async fn bad_input_from_aws_and_past_admission() -> Result<(), Error> {
         &[],
     )
     .await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     let accounts = apply_many(&client, ns, "3500", 6, json!({})).await?;
     // The administrator itself as a member: AWS refuses it; it must be reported.
     apply_member(
@@ -405,7 +392,7 @@ async fn multi_tenant_guard_and_watch_namespace() -> Result<(), Error> {
         &[],
     )
     .await?;
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, outside).await?;
     let clock = Clock::start();
     let (shared, ignored) = ("360000000001", "360000000002");
@@ -483,7 +470,7 @@ async fn multi_tenant_guard_and_watch_namespace() -> Result<(), Error> {
 
 #[tokio::test]
 async fn credentials_missing_expired_wrong_account() -> Result<(), Error> {
-    let cluster = cluster().await?;
+    let cluster = TestCluster::shared().await?;
     let client = cluster.client().await?;
     // (namespace, access key, emulator flags, fault rules, expected reason)
     let cases: [(&str, &str, Vec<&str>, Value, &str); 3] = [

@@ -19,20 +19,6 @@ use securityhub_operator::controller::status_patch;
 use securityhub_operator::crd::{CRD_PATH, crd_yaml};
 use serde_json::{Value, json};
 use support::{Error, TestCluster};
-use tokio::sync::OnceCell;
-
-static CLUSTER: OnceCell<TestCluster> = OnceCell::const_new();
-
-/// The shared cluster with the CRD installed and Established.
-async fn cluster() -> Result<&'static TestCluster, Error> {
-    CLUSTER
-        .get_or_try_init(|| async {
-            let cluster = TestCluster::start().await?;
-            cluster.install_crd().await?;
-            Ok::<_, Error>(cluster)
-        })
-        .await
-}
 
 /// A fresh namespace per test, so tests sharing the cluster never see each other's objects.
 async fn namespace(client: &Client, name: &str) -> Result<(), Error> {
@@ -97,7 +83,7 @@ fn committed_crd_is_current() -> Result<(), Error> {
 
 #[tokio::test]
 async fn crd_is_established_and_a_valid_resource_reads_back_equal() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-valid").await?;
     let api: Api<SecurityHubMember> = Api::namespaced(client.clone(), "crd-valid");
     let spec: SecurityHubMemberSpec = serde_json::from_value(valid_spec())?;
@@ -116,7 +102,7 @@ async fn crd_is_established_and_a_valid_resource_reads_back_equal() -> Result<()
 /// serde when this crate deserializes: read the raw JSON back.
 #[tokio::test]
 async fn the_api_server_applies_defaults() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-defaults").await?;
     let api = dynamic_api(&client, "crd-defaults");
     let minimal = manifest("minimal", json!({ "accountId": "123456789012" }))?;
@@ -228,7 +214,7 @@ const INVALID: &[Invalid] = &[
 
 #[tokio::test]
 async fn invalid_specs_are_refused_naming_the_field() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-invalid").await?;
     let api = dynamic_api(&client, "crd-invalid");
     let mut failures = Vec::new();
@@ -247,7 +233,7 @@ async fn invalid_specs_are_refused_naming_the_field() -> Result<(), Error> {
 
 #[tokio::test]
 async fn account_id_is_immutable_but_email_regions_invite_may_change() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-update").await?;
     let api = dynamic_api(&client, "crd-update");
     api.create(&PostParams::default(), &manifest("member", valid_spec())?)
@@ -294,7 +280,7 @@ fn status_with_conditions() -> Value {
 
 #[tokio::test]
 async fn status_is_written_only_through_the_status_subresource() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-status").await?;
     let api = dynamic_api(&client, "crd-status");
     api.create(&PostParams::default(), &manifest("member", valid_spec())?)
@@ -323,7 +309,7 @@ async fn status_is_written_only_through_the_status_subresource() -> Result<(), E
 /// planned from a stale read is refused (409) and leaves the recorded claim alone.
 #[tokio::test]
 async fn a_status_write_planned_from_a_stale_read_is_refused() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-stale").await?;
     let typed: Api<SecurityHubMember> = Api::namespaced(client.clone(), "crd-stale");
     dynamic_api(&client, "crd-stale")
@@ -381,7 +367,7 @@ async fn a_status_write_planned_from_a_stale_read_is_refused() -> Result<(), Err
 /// `kubectl get shm` shows what the API server's Table conversion returns.
 #[tokio::test]
 async fn printer_columns_come_back_in_the_table_response() -> Result<(), Error> {
-    let client = cluster().await?.client().await?;
+    let client = TestCluster::shared().await?.client().await?;
     namespace(&client, "crd-table").await?;
     let api = dynamic_api(&client, "crd-table");
     api.create(&PostParams::default(), &manifest("member", valid_spec())?)
@@ -429,7 +415,7 @@ async fn printer_columns_come_back_in_the_table_response() -> Result<(), Error> 
 /// `kubectl explain` reads the published OpenAPI, which appears shortly after Established.
 #[tokio::test]
 async fn kubectl_explain_prints_the_field_description() -> Result<(), Error> {
-    let cluster = cluster().await?;
+    let cluster = TestCluster::shared().await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let output = cluster.kubectl(&["explain", "shm.spec.reinvite"])?;
@@ -448,7 +434,7 @@ async fn kubectl_explain_prints_the_field_description() -> Result<(), Error> {
 /// The samples `make run` applies must pass admission.
 #[tokio::test]
 async fn deploy_samples_are_accepted() -> Result<(), Error> {
-    let cluster = cluster().await?;
+    let cluster = TestCluster::shared().await?;
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/samples");
     let path = samples.display().to_string();
     let output = cluster.kubectl(&["apply", "--server-side", "-k", &path])?;

@@ -49,6 +49,16 @@ fn managed(obj: &securityhub_operator::api::SecurityHubMember) -> Option<bool> {
         .map(|r| r.managed)
 }
 
+fn processing_result(obj: &securityhub_operator::api::SecurityHubMember) -> Option<String> {
+    obj.status
+        .as_ref()?
+        .regions
+        .iter()
+        .find(|r| r.region == REGION)?
+        .processing_result
+        .clone()
+}
+
 fn reason(obj: &securityhub_operator::api::SecurityHubMember) -> String {
     condition(obj, "Ready").map(|(_, r, _)| r).unwrap_or_default()
 }
@@ -168,13 +178,7 @@ async fn a_deleted_member_of_ours_is_added_again() -> Result<(), Error> {
     )
     .await?;
     wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
-    stack
-        .emulator
-        .post(
-            "/_emulator/members",
-            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Deleted"}]}),
-        )
-        .await?;
+    stack.emulator.seed(ACCOUNT, REGION, "Deleted").await?;
     let emulator = &stack.emulator;
     poll("the member created again", Duration::from_secs(60), || async {
         Ok(emulator.calls_for("CreateMembers", ACCOUNT).await? == 2)
@@ -420,12 +424,7 @@ async fn a_delete_refused_for_an_associated_member_is_retried_not_taken_as_done(
     delete_member(&client, NS, "m").await?;
     // The delete is on its way (it waits 4 s) when the member becomes associated.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    emulator
-        .post(
-            "/_emulator/members",
-            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Enabled"}]}),
-        )
-        .await?;
+    emulator.seed(ACCOUNT, REGION, "Enabled").await?;
     emulator.set_faults(json!([])).await?;
     wait_gone(&client, NS, "m", Duration::from_secs(60)).await?;
     assert_eq!(
@@ -462,6 +461,47 @@ async fn a_suspended_account_in_upper_case_is_reported_and_not_invited() -> Resu
     assert_eq!(managed(&obj), Some(true), "adopted");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(stack.emulator.calls_for("InviteMembers", ACCOUNT).await?, 0);
+    Ok(())
+}
+
+/// A refusal shown in `processingResult` does not outlive it: InviteMembers is refused (the
+/// account became an administrator itself while the call was on its way), then the account
+/// is associated out of band, and Ready=True carries no processingResult from that try.
+#[tokio::test]
+async fn ready_shows_no_processing_result_from_an_earlier_refusal() -> Result<(), Error> {
+    const NS: &str = "t-own-stale-result";
+    const ACCOUNT: &str = "330000000013";
+    const ITS_MEMBER: &str = "330000000014";
+    let (cluster, stack) = start(NS, &[], &[]).await?;
+    let client = cluster.client().await?;
+    let emulator = &stack.emulator;
+    emulator
+        .set_faults(json!([{"operation": "InviteMembers", "latencyMs": {"min": 3000, "max": 3000}}]))
+        .await?;
+    apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "regions": [REGION]})).await?;
+    poll("the member created", Duration::from_secs(60), || async {
+        Ok(emulator.member_status(ACCOUNT, REGION).await?.is_some())
+    })
+    .await?;
+    let role =
+        |status: &str| json!({"accountId": ITS_MEMBER, "region": REGION, "status": status, "administrator": ACCOUNT});
+    emulator.seed_members(json!([role("Enabled")])).await?;
+    let obj = wait_member(
+        &client,
+        NS,
+        "m",
+        Duration::from_secs(60),
+        "the invitation refused",
+        |o| processing_result(o).is_some(),
+    )
+    .await?;
+    assert_eq!(condition(&obj, "Ready").map(|c| c.0).as_deref(), Some("False"));
+    emulator.clear_faults().await?;
+    let ours = json!({"accountId": ACCOUNT, "region": REGION, "status": "Enabled"});
+    emulator.seed_members(json!([role("Deleted"), ours])).await?;
+    let obj = wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
+    assert_eq!(processing_result(&obj), None, "{:?}", obj.status);
+    assert_eq!(managed(&obj), Some(true));
     Ok(())
 }
 
@@ -566,12 +606,7 @@ async fn a_withdrawal_holds_when_the_status_write_after_it_fails() -> Result<(),
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Someone else adds the account, then status writes work again.
-    emulator
-        .post(
-            "/_emulator/members",
-            json!({"members": [{"accountId": ACCOUNT, "region": REGION, "status": "Created"}]}),
-        )
-        .await?;
+    emulator.seed(ACCOUNT, REGION, "Created").await?;
     emulator.set_faults(json!([])).await?;
     let out = cluster.kubectl(&["delete", "validatingadmissionpolicybinding", policy])?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -27,9 +27,6 @@ use support::model::{Model, Pair, Rules, pair};
 use support::scenario::{
     ADMIN_KEY, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace, patch_spec,
 };
-use tokio::sync::OnceCell;
-
-static CLUSTER: OnceCell<TestCluster> = OnceCell::const_new();
 
 const REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
 /// Out-of-band calls act as the administrator with a key the operator does not use.
@@ -40,16 +37,6 @@ const ACCOUNTS: usize = 5;
 /// The reasons a resource may rest in once faults stop; any other not-Ready reason means
 /// the operator still had work it did not finish.
 const SETTLED: [&str; 3] = ["Resigned", "AlreadyExists", "Conflict"];
-
-async fn cluster() -> Result<&'static TestCluster, Error> {
-    CLUSTER
-        .get_or_try_init(|| async {
-            let cluster = TestCluster::start().await?;
-            cluster.install_crd().await?;
-            Ok::<_, Error>(cluster)
-        })
-        .await
-}
 
 #[tokio::test]
 async fn seed_1() -> Result<(), Error> {
@@ -136,7 +123,7 @@ struct Run {
 
 impl Run {
     async fn start(seed: u64) -> Result<Self, Error> {
-        let cluster = cluster().await?;
+        let cluster = TestCluster::shared().await?;
         let client = cluster.client().await?;
         let namespaces = [format!("own-{seed}-a"), format!("own-{seed}-b")];
         for ns in &namespaces {

@@ -1,6 +1,7 @@
-//! The ownership protocol's imperative half: where a claim is made durable, withdrawn and
-//! released. The plan decides (`plan::RegionDecision::{claim, withdraw}`); this module is
-//! the only place the shell records those decisions, in status or the claim journal. The
+//! The ownership protocol's imperative half: where a claim is read, made durable, withdrawn
+//! and released. The plan decides (`plan::ownership`, and `plan::RegionDecision::{claim,
+//! withdraw}`); this module is the only place the shell reads or records those decisions,
+//! in status or the claim journal. The
 //! states and their transitions are drawn in docs/architecture.md ("Ownership").
 
 use kube::ResourceExt;
@@ -10,12 +11,47 @@ use super::context::Context;
 use super::error::Error;
 use super::journal::Entry;
 use super::status::{Written, write_status};
-use crate::api::{SecurityHubMember, SecurityHubMemberStatus};
-use crate::plan::{Plan, RegionFacts};
+use crate::api::{RegionStatus, SecurityHubMember, SecurityHubMemberStatus};
+use crate::plan::{Claim, Plan, RegionFacts, handover, ownership, with_journal_claim};
+
+/// A region's facts with what ownership decides: its owner among every resource naming the
+/// account (`claims`: this resource's own, and all), this resource's record there (status,
+/// or a journal entry that status does not show yet) and the hand-over state.
+pub fn region_facts(
+    ctx: &Context,
+    obj: &SecurityHubMember,
+    (me, all): (&Claim, &[Claim]),
+    region: &str,
+    desired: bool,
+    mut previous: Option<RegionStatus>,
+) -> RegionFacts {
+    let claim = Claim {
+        regions: vec![region.to_string()],
+        ..me.clone()
+    };
+    let owner = ownership(&claim, region, all);
+    if journaled(ctx, obj, region) {
+        previous = Some(with_journal_claim(region, previous));
+    }
+    let (inherits, owner_holds) = handover(&claim, region, all, &owner);
+    let mut f = RegionFacts::new(region, desired, owner, previous);
+    f.inherits = inherits;
+    f.owner_holds = owner_holds;
+    f
+}
+
+/// After the plan's claims were made durable: the facts see them as this reconcile's own
+/// (`claimed` holds the status entries that recorded them).
+pub fn mark_claimed(facts: &mut [RegionFacts], planned: &Plan, claimed: &[RegionStatus]) {
+    for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
+        f.previous = claimed.iter().find(|r| r.region == f.region).cloned();
+        f.claimed_now = true;
+    }
+}
 
 /// Whether the journal holds a claim of this resource on `region` that status does not
 /// record yet (a crash between CreateMembers and the status write).
-pub fn journaled(ctx: &Context, obj: &SecurityHubMember, region: &str) -> bool {
+fn journaled(ctx: &Context, obj: &SecurityHubMember, region: &str) -> bool {
     let (Some(journal), Some(uid)) = (&ctx.journal, obj.uid()) else {
         return false;
     };

@@ -15,8 +15,8 @@ use super::context::Context;
 use super::error::Error;
 use super::execute::{execute, promise};
 use super::status::{Written, announce, build_status, publish, write_status};
-use crate::api::{FINALIZER, RegionStatus, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
-use crate::plan::{self, Claim, Plan, RegionFacts, Requeue, Spec, handover, ownership};
+use crate::api::{FINALIZER, SecurityHubMember, SecurityHubMemberSpec, SecurityHubMemberStatus};
+use crate::plan::{self, Plan, RegionFacts, Requeue, Spec};
 
 /// Planning rounds per reconcile: read, create, re-read, invite, with room to spare.
 const MAX_ROUNDS: usize = 6;
@@ -92,24 +92,9 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
     regions
         .into_iter()
         .map(|region| {
-            let claim = Claim {
-                regions: vec![region.clone()],
-                ..me.clone()
-            };
-            let owner = ownership(&claim, &region, &all);
-            let mut previous = status.regions.iter().find(|r| r.region == region).cloned();
-            if claims::journaled(ctx, obj, &region) {
-                let mut claimed = previous.unwrap_or_else(|| RegionStatus {
-                    region: region.clone(),
-                    ..RegionStatus::default()
-                });
-                claimed.managed = true;
-                previous = Some(claimed);
-            }
-            let (inherits, owner_holds) = handover(&claim, &region, &all, &owner);
-            let mut f = RegionFacts::new(&region, !deleting && desired.contains(&region), owner, previous);
-            f.inherits = inherits;
-            f.owner_holds = owner_holds;
+            let previous = status.regions.iter().find(|r| r.region == region).cloned();
+            let desired_here = !deleting && desired.contains(&region);
+            let mut f = claims::region_facts(ctx, obj, (&me, &all), &region, desired_here, previous);
             f.kept = kept.contains(&region);
             f
         })
@@ -154,10 +139,7 @@ async fn converge(
                 }
                 event = Some(Box::pin(async move { announce(ctx, obj, &before, &status).await }));
             }
-            for f in facts.iter_mut().filter(|f| planned.claims.contains(&f.region)) {
-                f.previous = claimed.iter().find(|r| r.region == f.region).cloned();
-                f.claimed_now = true;
-            }
+            claims::mark_claimed(&mut facts, &planned, &claimed);
         }
         if planned.actions.is_empty() {
             break;

@@ -19,7 +19,7 @@ pub use facts::{
     ActionKind, ErrorClass, Failure, Observed, ObservedMember, OrganizationRole, Ownership, Policy, RegionFacts, Spec,
 };
 pub use outcome::{Outcome, fold};
-pub use ownership::{Claim, handover, ownership};
+pub use ownership::{Claim, handover, ownership, with_journal_claim};
 pub use region::{
     Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, is_organization_refusal,
     reinvite_backoff,

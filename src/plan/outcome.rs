@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::facts::{ActionKind, Failure, Observed, ObservedMember, OrganizationRole, RegionFacts};
-use super::region::{MemberState, is_already_member};
+use super::ownership;
+use super::region::is_already_member;
 
 /// How one action ended for one account.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,25 +27,14 @@ pub fn fold(facts: &mut RegionFacts, kind: ActionKind, outcome: Outcome, now: Da
             kind: ActionKind::Create,
             result,
         }) if is_already_member(&result) => {
-            // The member exists after all: read it and carry on from what AWS reports. If
-            // this reconcile claimed it just now, the member predates the claim (someone
-            // else added it after our last read; a create is never sent twice, see
-            // `securityhub::sdk`): withdraw the claim, so the member is treated as existing
-            // (AlreadyExists, or adopted with spec.adopt).
-            if std::mem::take(&mut facts.claimed_now) {
-                withdraw(facts);
-            }
+            // The member exists after all: read it and carry on from what AWS reports.
+            ownership::on_already_member(facts);
             facts.observed = Observed::NotRead;
         }
         Outcome::Failed(failure)
-            if kind == ActionKind::Create && nothing_to_own(&facts.observed) && failure.certainly_not_applied() =>
+            if kind == ActionKind::Create && ownership::refused_create_owns_nothing(&facts.observed, &failure) =>
         {
-            // The create was planned from a read that found no member, and AWS certainly did
-            // not add it: nothing in AWS is ours, so a claim must not outlive this failure
-            // (someone else may add the account later). A create of unknown outcome (5xx,
-            // timeout) keeps the claim: the member may exist, and the next reconcile reads it.
-            facts.claimed_now = false;
-            withdraw(facts);
+            ownership::on_refused_create(facts);
             facts.failure = Some(failure);
         }
         Outcome::Failed(Failure::Unprocessed {
@@ -61,25 +51,6 @@ pub fn fold(facts: &mut RegionFacts, kind: ActionKind, outcome: Outcome, now: Da
         Outcome::Failed(failure) if kind == ActionKind::Get => facts.observed = Observed::Failed(failure),
         Outcome::Failed(failure) => facts.failure = Some(failure),
         Outcome::Done => facts.observed = after_success(facts, kind, now),
-    }
-}
-
-/// Whether AWS held no member before a create: absent, or deleted (re-added as new).
-fn nothing_to_own(observed: &Observed) -> bool {
-    match observed {
-        Observed::Absent => true,
-        Observed::Member(m) => MemberState::parse(&m.status) == MemberState::Deleted,
-        _ => false,
-    }
-}
-
-/// Takes back this resource's claim on the region (see [`RegionFacts::withdrawn`]).
-fn withdraw(facts: &mut RegionFacts) {
-    if let Some(previous) = facts.previous.as_mut()
-        && previous.managed
-    {
-        previous.managed = false;
-        facts.withdrawn = true;
     }
 }
 

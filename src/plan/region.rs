@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::facts::{ActionKind, ErrorClass, Failure, Observed, ObservedMember, Ownership, Policy, RegionFacts, Spec};
+use super::ownership;
 use crate::api::{AcceptInvitation, DeletionPolicy, Reason, RegionStatus, ReinvitePolicy};
 
 /// How many reads one reconcile may make for one region (the first read plus re-reads
@@ -183,7 +184,7 @@ fn decide_absent(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecisio
         );
         return decision(f, None, false, Some(base_status(f, true)), verdict);
     }
-    let claim = !f.managed() && !policy.dry_run;
+    let claim = ownership::claims_on_create(f, policy);
     let mut create = action(spec, f, ActionKind::Create);
     create.email = spec.email.clone();
     let verdict = waiting(
@@ -204,14 +205,12 @@ fn decide_member(
     now: DateTime<Utc>,
 ) -> RegionDecision {
     let deleted = MemberState::parse(&m.status) == MemberState::Deleted;
-    // A member the previous owner created passes to this one as if adopted.
-    let adopt = spec.adopt || f.inherits;
+    let adopt = ownership::adopts(spec, f);
     if deleted && (f.managed() || adopt) {
         // AWS adds a deleted member again "as if it were a completely new member account":
         // ours (or ours to adopt), it is created again.
         return decide_absent(spec, f, policy);
     }
-    let adopting = !f.managed() && adopt;
     if !f.managed() && !adopt {
         if deleted {
             let (_, verdict) = member_step(spec, f, m, policy, now);
@@ -227,7 +226,7 @@ fn decide_member(
         );
         return decision(f, None, false, Some(member_status(f, m, false)), verdict);
     }
-    let claim = adopting && !policy.dry_run;
+    let claim = ownership::claims_on_adoption(spec, f, policy);
     let status = member_status(f, m, true);
     let (action_kind, verdict) = member_step(spec, f, m, policy, now);
     let act = action_kind.map(|k| {
@@ -510,10 +509,7 @@ fn decide_cleanup(
 ) -> RegionDecision {
     let acct = &spec.account_id;
     let region = &f.region;
-    if let Ownership::Conflict { owner } = &f.ownership
-        && f.managed()
-        && !f.owner_holds
-    {
+    if let Some(owner) = ownership::handing_over(f) {
         // This resource created the member, and an older one naming the account inherits
         // it: letting go before the owner's status holds it would leave nobody to clean up.
         let verdict = waiting(
@@ -525,8 +521,7 @@ fn decide_cleanup(
         );
         return decision(f, None, false, Some(conflict_status(f)), verdict);
     }
-    let owns = f.managed() && f.ownership == Ownership::Owner;
-    if !owns || deletion == DeletionPolicy::Retain {
+    if !ownership::cleans_up(f) || deletion == DeletionPolicy::Retain {
         return done(f, format!("left account {acct} in {region} as it is in AWS"));
     }
     if let Some(failure) = &f.failure {
@@ -782,7 +777,7 @@ fn base_status(f: &RegionFacts, managed: bool) -> RegionStatus {
 fn conflict_status(f: &RegionFacts) -> RegionStatus {
     RegionStatus {
         region: f.region.clone(),
-        managed: f.managed() && !f.owner_holds,
+        managed: ownership::kept_in_conflict(f),
         ..RegionStatus::default()
     }
 }

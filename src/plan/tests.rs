@@ -53,6 +53,18 @@ fn facts(observed: Observed, previous: Option<RegionStatus>) -> RegionFacts {
     f
 }
 
+/// A desired region of a duplicate: another, older resource (`b/owner`) owns the account.
+fn conflict(previous: Option<RegionStatus>) -> RegionFacts {
+    RegionFacts::new(
+        "us-east-1",
+        true,
+        Ownership::Conflict {
+            owner: "b/owner".into(),
+        },
+        previous,
+    )
+}
+
 fn aws(kind: ActionKind, class: ErrorClass, code: &str) -> Failure {
     Failure::Aws {
         kind,
@@ -388,14 +400,7 @@ fn live_rows() -> Vec<Row> {
         row(
             "conflict: never calls AWS",
             spec(),
-            RegionFacts::new(
-                "us-east-1",
-                true,
-                Ownership::Conflict {
-                    owner: "a/first".into(),
-                },
-                None,
-            ),
+            conflict(None),
             None,
             false,
             Reason::Conflict,
@@ -518,14 +523,7 @@ fn cleanup_rows() -> Vec<Row> {
         row(
             "conflicting duplicate: nothing",
             spec(),
-            RegionFacts::new(
-                "us-east-1",
-                true,
-                Ownership::Conflict {
-                    owner: "b/owner".into(),
-                },
-                None,
-            ),
+            conflict(None),
             None,
             true,
             Reason::Deleting,
@@ -533,14 +531,7 @@ fn cleanup_rows() -> Vec<Row> {
         row(
             "conflicting creator, the owner does not hold it yet: waits",
             spec(),
-            RegionFacts::new(
-                "us-east-1",
-                true,
-                Ownership::Conflict {
-                    owner: "b/owner".into(),
-                },
-                managed(0),
-            ),
+            conflict(managed(0)),
             None,
             false,
             Reason::Deleting,
@@ -550,14 +541,7 @@ fn cleanup_rows() -> Vec<Row> {
             spec(),
             RegionFacts {
                 owner_holds: true,
-                ..RegionFacts::new(
-                    "us-east-1",
-                    true,
-                    Ownership::Conflict {
-                        owner: "b/owner".into(),
-                    },
-                    managed(0),
-                )
+                ..conflict(managed(0))
             },
             None,
             true,
@@ -1225,4 +1209,79 @@ fn a_region_the_default_dropped_is_kept_and_reported() {
     f.kept = false;
     let d = region::decide(&spec(), &f, &Policy::default(), now());
     assert!(!d.verdict.message.contains("kept"), "{}", d.verdict.message);
+}
+
+/// The claim's life in one place (`plan::ownership`): when a create or an adoption claims,
+/// when a failed create withdraws, when a duplicate hands over, and when a clean-up acts.
+#[test]
+fn ownership_protocol_table() {
+    use ActionKind::Create;
+    let policy = Policy::default();
+    let dry = Policy {
+        dry_run: true,
+        ..Policy::default()
+    };
+    let absent = facts(Observed::Absent, None);
+    assert!(ownership::claims_on_create(&absent, &policy), "a first create claims");
+    let ours = facts(Observed::Absent, managed(0));
+    assert!(!ownership::claims_on_create(&ours, &policy), "already ours");
+    assert!(!ownership::claims_on_create(&absent, &dry), "a dry run records nothing");
+    let existing = facts(member("Enabled"), None);
+    let adopt = with(|s| s.adopt = true);
+    assert!(ownership::claims_on_adoption(&adopt, &existing, &policy));
+    assert!(
+        !ownership::claims_on_adoption(&spec(), &existing, &policy),
+        "adopt is off"
+    );
+    assert!(!ownership::claims_on_adoption(&adopt, &existing, &dry));
+    let inherited = RegionFacts {
+        inherits: true,
+        ..existing.clone()
+    };
+    assert!(
+        ownership::claims_on_adoption(&spec(), &inherited, &policy),
+        "taken over"
+    );
+
+    let denied = aws(Create, ErrorClass::AccessDenied, "AccessDeniedException");
+    let lost = aws(Create, ErrorClass::Transient, "ServiceUnavailableException");
+    assert!(ownership::refused_create_owns_nothing(&Observed::Absent, &denied));
+    assert!(ownership::refused_create_owns_nothing(&member("Deleted"), &denied));
+    assert!(
+        !ownership::refused_create_owns_nothing(&Observed::Absent, &lost),
+        "an unknown outcome keeps the claim"
+    );
+    assert!(
+        !ownership::refused_create_owns_nothing(&member("Removed"), &denied),
+        "a member was there before the create"
+    );
+    let mut f = facts(Observed::Absent, managed(0));
+    f.claimed_now = true;
+    ownership::on_refused_create(&mut f);
+    assert!(f.withdrawn && !f.managed() && !f.claimed_now);
+    let mut f = facts(Observed::Absent, managed(0));
+    ownership::on_already_member(&mut f);
+    assert!(!f.withdrawn && f.managed(), "a claim from an earlier reconcile stands");
+    f.claimed_now = true;
+    ownership::on_already_member(&mut f);
+    assert!(f.withdrawn && !f.managed(), "a claim made just now predates nothing");
+
+    let creator = conflict(managed(0));
+    let held = RegionFacts {
+        owner_holds: true,
+        ..creator.clone()
+    };
+    assert_eq!(ownership::handing_over(&creator), Some("b/owner"));
+    assert_eq!(ownership::handing_over(&held), None, "the owner holds it");
+    assert_eq!(ownership::handing_over(&conflict(None)), None, "nothing to hand over");
+    assert!(ownership::kept_in_conflict(&creator) && !ownership::kept_in_conflict(&held));
+
+    assert!(ownership::cleans_up(&facts(member("Enabled"), managed(0))));
+    assert!(!ownership::cleans_up(&existing), "not ours");
+    assert!(!ownership::cleans_up(&creator), "not the owner");
+
+    let journaled = ownership::with_journal_claim("eu-west-1", None);
+    assert!(journaled.managed && journaled.region == "eu-west-1");
+    let journaled = ownership::with_journal_claim("us-east-1", managed(2));
+    assert_eq!(journaled.reinvites, 2, "the rest of the record is kept");
 }

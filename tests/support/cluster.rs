@@ -58,7 +58,22 @@ pub struct TestCluster {
     dir: DirGuard,
 }
 
+/// The cluster the tests of one binary share (each test in its own namespace).
+static SHARED: tokio::sync::OnceCell<TestCluster> = tokio::sync::OnceCell::const_new();
+
 impl TestCluster {
+    /// This test binary's shared cluster, started on first use, with the CRD installed and
+    /// Established.
+    pub async fn shared() -> Result<&'static TestCluster, Error> {
+        SHARED
+            .get_or_try_init(|| async {
+                let cluster = TestCluster::start().await?;
+                cluster.install_crd().await?;
+                Ok::<_, Error>(cluster)
+            })
+            .await
+    }
+
     /// Starts a cluster in a fresh temporary directory.
     pub async fn start() -> Result<TestCluster, Error> {
         Self::start_with(ClusterOptions::default()).await

@@ -147,6 +147,20 @@ impl EmulatorProcess {
             .collect())
     }
 
+    /// Seeds members as if they had existed before (`POST /_emulator/members`): each entry
+    /// names `accountId`, `region`, `status` and optionally `administrator`.
+    pub async fn seed_members(&self, members: Value) -> Result<(), Error> {
+        self.post("/_emulator/members", json!({ "members": members }))
+            .await
+            .map(drop)
+    }
+
+    /// Sets the member `account` of the default administrator in `region` to `status`.
+    pub async fn seed(&self, account: &str, region: &str, status: &str) -> Result<(), Error> {
+        self.seed_members(json!([{"accountId": account, "region": region, "status": status}]))
+            .await
+    }
+
     /// A member-side action such as accept, decline, resign.
     pub async fn member_action(&self, account: &str, action: &str, region: &str) -> Result<Value, Error> {
         self.post(
@@ -161,6 +175,13 @@ impl EmulatorProcess {
         let state = self.get("/_emulator/state").await?;
         Ok(find_member(&state, account, region))
     }
+}
+
+/// Whether a logged call's answer listed `account` as unprocessed (not acted on).
+pub fn unprocessed(entry: &Value, account: &str) -> bool {
+    entry["unprocessed"]
+        .as_array()
+        .is_some_and(|list| list.iter().any(|a| a == account))
 }
 
 /// The member entry of `account` in `region` under administrator 111111111111.

@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::emulator::unprocessed;
 use super::invariants::Violation;
 
 pub type At = DateTime<Utc>;
@@ -384,13 +385,6 @@ fn violation(invariant: u8, account: &str, region: &str, explanation: String) ->
         subject: format!("{account} in {region}"),
         explanation,
     }
-}
-
-/// Whether the logged call's answer listed `account` as unprocessed (not acted on).
-fn unprocessed(entry: &Value, account: &str) -> bool {
-    entry["unprocessed"]
-        .as_array()
-        .is_some_and(|list| list.iter().any(|a| a == account))
 }
 
 /// When each pair was disassociated or deleted, by any caller, whatever the answer said.
