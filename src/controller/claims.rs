@@ -58,9 +58,27 @@ fn journaled(ctx: &Context, obj: &SecurityHubMember, region: &str) -> bool {
     journal.claimed(&uid, region)
 }
 
+/// Makes the plan's claims durable before its calls run: in the journal when each precedes
+/// its region's create (the final status write records them later), else by writing
+/// `status`, which records them. Returns the status before that write, when there was one.
+pub async fn make_durable(
+    ctx: &Context,
+    obj: &SecurityHubMember,
+    written: &mut Written,
+    planned: &Plan,
+    status: &SecurityHubMemberStatus,
+) -> Result<Option<SecurityHubMemberStatus>, Error> {
+    if journal(ctx, obj, planned).await {
+        return Ok(None);
+    }
+    let before = written.status.clone();
+    write_status(ctx, obj, written, status).await?;
+    Ok(Some(before))
+}
+
 /// Records the plan's claims in the journal when each precedes its region's create; false
 /// (the caller writes them to status) when there is no journal, no create, or it failed.
-pub async fn journal(ctx: &Context, obj: &SecurityHubMember, planned: &Plan) -> bool {
+async fn journal(ctx: &Context, obj: &SecurityHubMember, planned: &Plan) -> bool {
     let (Some(journal), Some(uid)) = (&ctx.journal, obj.uid()) else {
         return false;
     };

@@ -127,11 +127,9 @@ async fn converge(
             promises = promise(ctx, &planned.actions);
             let status = build_status(obj, &written.status, &planned);
             let claimed = status.regions.clone();
-            // A journal entry stands in for the status write until the final one; Events
-            // announce status transitions, so a claim that never reached status has none.
-            if !claims::journal(ctx, obj, &planned).await {
-                let before = written.status.clone();
-                write_status(ctx, obj, written, &status).await?;
+            // Events announce status transitions, so a claim that never reached status (a
+            // journal entry stands in for it) has none.
+            if let Some(before) = claims::make_durable(ctx, obj, written, &planned, &status).await? {
                 // A second claim in one reconcile (re-adopting after a withdrawn claim) lets
                 // the first claim's Event finish first rather than dropping it.
                 if let Some(pending) = event.take() {
