@@ -7,10 +7,16 @@ CRD_FILE := crds/securityhub.operator.dev_securityhubmembers.yaml
 # The control-plane binaries: $SHO_CONTROLPLANE_DIR, else what build.sh prints (it builds
 # only what its cache lacks). Expanded only by the recipes that need it.
 controlplane_dir = $(or $(SHO_CONTROLPLANE_DIR),$(shell tests/controlplane/build.sh))
+# The same directory with the node binaries too (kubelet, kube-controller-manager, kube-scheduler).
+node_dir = $(shell tests/controlplane/build.sh --node)
+NODE_STATE := target/node
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+IMAGE ?= ghcr.io/securityhub-operator/securityhub-operator:$(VERSION)
+IMAGE_ARCHIVE := target/image/securityhub-operator.tar
 KUBECTL = $(CONTROLPLANE)/kubectl --kubeconfig $(STATE)/kubeconfig
 CLUSTER = $(CARGO) run -q --example cluster -- --state-dir $(STATE)
 
-.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down lint controlplane pytest chaos bench
+.PHONY: all build run test test-chart crds crds-check cluster-up cluster-down node-up node-down image e2e lint controlplane pytest chaos bench
 
 all: build
 
@@ -62,6 +68,31 @@ cluster-up:
 ## cluster-down: stop it (by its recorded PID) and remove its state
 cluster-down:
 	$(CLUSTER) down
+
+## node-up: a one-node cluster that runs pods (needs root): the control plane plus containerd, kubelet,
+## kube-controller-manager and kube-scheduler; kubeconfig in target/node/kubeconfig
+node-up: CONTROLPLANE := $(node_dir)
+node-up:
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) tests/node/node.sh up $(NODE_STATE)
+
+## node-down: stop it and leave nothing of it on the host (processes, mounts, bridge, iptables rule)
+node-down:
+	tests/node/node.sh down $(NODE_STATE)
+
+## image: the operator's OCI image archive from the release binary, without Docker (target/image/);
+## loaded into the node's containerd when `make node-up` runs
+image:
+	$(CARGO) build --release --bin securityhub-operator
+	@mkdir -p $(dir $(IMAGE_ARCHIVE))
+	python3 scripts/oci-image.py operator --binary target/release/securityhub-operator --name $(IMAGE) --out $(IMAGE_ARCHIVE)
+	@if [ -f $(NODE_STATE)/env ]; then tests/node/node.sh import $(NODE_STATE) $(IMAGE_ARCHIVE); fi
+
+## e2e: the chart installed on a node cluster of its own, the image built from the release binary (needs root)
+e2e: CONTROLPLANE := $(node_dir)
+e2e:
+	$(CARGO) build --release --bin securityhub-operator
+	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) SHO_IMAGE_BINARY=target/release/securityhub-operator \
+	  $(CARGO) test --test node_e2e -- --nocapture
 
 ## lint: formatting and clippy with warnings as errors
 lint:

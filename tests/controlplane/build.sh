@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kubectl, etcd and helm into a per-version cache outside the work
 # tree and prints the directory. Binaries already in the cache are reused, so only the
-# first run on a machine pays for the build.
+# first run on a machine pays for the build. With --node, also kubelet,
+# kube-controller-manager and kube-scheduler (tests/node/node.sh runs them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
@@ -31,6 +32,11 @@ build() { # name package
 build etcd go.etcd.io/etcd/server/v3
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kubectl k8s.io/kubernetes/cmd/kubectl
+if [ "${1:-}" = "--node" ]; then
+  build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+  build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+  build kubelet k8s.io/kubernetes/cmd/kubelet
+fi
 if [ ! -x "$out/helm" ]; then
   echo "building helm ${HELM_VERSION} ..." >&2
   start=$SECONDS

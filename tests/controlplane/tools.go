@@ -1,10 +1,14 @@
 //go:build tools
 
-// Package tools pins the control-plane binaries the tests build.
+// Package tools pins the control-plane binaries the tests build (the node ones with
+// build.sh --node).
 package tools
 
 import (
 	_ "go.etcd.io/etcd/server/v3"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )

@@ -24,11 +24,15 @@ pub fn operator_binary() -> &'static str {
 }
 
 impl EmulatorProcess {
-    /// Starts the emulator on a free port with extra flags; returns once it listens.
+    /// Starts the emulator on a free loopback port (or the `--listen` in `args`) with extra
+    /// flags; returns once it listens.
     pub fn start(args: &[&str]) -> Result<Self, Error> {
         let mut cmd = Command::new(operator_binary());
-        cmd.args(["emulator", "--listen", "127.0.0.1:0"])
-            .args(args)
+        cmd.arg("emulator");
+        if !args.iter().any(|a| a.starts_with("--listen")) {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

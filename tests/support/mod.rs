@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod invariants;
 pub mod model;
 pub mod moto;
+pub mod node;
 pub mod operator;
 pub mod process;
 pub mod scenario;
