@@ -13,6 +13,9 @@
 #   DEMO_DIR=DIR              logs, PIDs and the cluster's state (default target/demo)
 #   SHO_CONTROLPLANE_DIR      etcd, kube-apiserver, kubectl (default: tests/controlplane/build.sh)
 #   SHO_BIN                   the operator binary (default target/debug/securityhub-operator)
+#   DEMO_NODE=1               install the operator with the chart on a one-node cluster that runs
+#                             pods (tests/node/node.sh; needs root): the image is built from SHO_BIN,
+#                             two replicas elect a leader, the emulator listens on the node's bridge
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +27,17 @@ EXIT_WHEN_SETTLED=${DEMO_EXIT_WHEN_SETTLED:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=${SHO_BIN:-$TARGET_DIR/debug/securityhub-operator}
 CLUSTER_BIN=${SHO_CLUSTER_BIN:-$TARGET_DIR/debug/examples/cluster}
-CONTROLPLANE=${SHO_CONTROLPLANE_DIR:-$(tests/controlplane/build.sh)}
+NODE=${DEMO_NODE:-0}
+if [ "$NODE" = 1 ]; then
+  CONTROLPLANE=${SHO_CONTROLPLANE_DIR:-$(tests/controlplane/build.sh --node)}
+  STATE=$DEMO_DIR/node
+else
+  CONTROLPLANE=${SHO_CONTROLPLANE_DIR:-$(tests/controlplane/build.sh)}
+  STATE=$DEMO_DIR/cluster
+fi
 export SHO_CONTROLPLANE_DIR=$CONTROLPLANE
-STATE=$DEMO_DIR/cluster
+LISTEN=127.0.0.1
+RELEASE_NS=securityhub-operator-system
 KUBECONFIG_FILE=$STATE/kubeconfig
 PIDS=$DEMO_DIR/pids
 NAMESPACE=security
@@ -68,7 +79,8 @@ cleanup() {
   say "stopping everything this demo started"
   stop "$OPERATOR_PID" securityhub-operator
   stop "$EMULATOR_PID" securityhub-operator
-  if [ "$CLUSTER_STARTED" = 1 ]; then stop_cluster; fi
+  if [ "$CLUSTER_STARTED" = 1 ] && [ "$NODE" = 1 ]; then tests/node/node.sh down "$STATE" || true
+  elif [ "$CLUSTER_STARTED" = 1 ]; then stop_cluster; fi
   wait 2>/dev/null || true
   say "stopped (logs in $DEMO_DIR)"
   exit "$status"
@@ -94,11 +106,22 @@ stop_leftovers() {
       esac
     done <"$PIDS"
   fi
-  "$CLUSTER_BIN" --state-dir "$STATE" down >/dev/null 2>&1 || true
+  if [ "$NODE" = 1 ]; then tests/node/node.sh down "$STATE" >/dev/null 2>&1 || true
+  else "$CLUSTER_BIN" --state-dir "$STATE" down >/dev/null 2>&1 || true; fi
   rm -f "$PIDS" "$DEMO_DIR"/final.*
 }
 
+# The node cluster: the control plane plus containerd and kubelet, pods on its own bridge.
+start_node() {
+  local why; why=$(tests/node/node.sh check) || { echo "DEMO_NODE=1: $why" >&2; return 1; }
+  say "starting a one-node cluster (control plane, controller-manager, scheduler, containerd, kubelet)"
+  CLUSTER_STARTED=1
+  tests/node/node.sh up "$STATE" 2>"$DEMO_DIR/node-up.log" || { cat "$DEMO_DIR/node-up.log" >&2; return 1; }
+  LISTEN=$(sed -n 's/^BRIDGE_IP=//p' "$STATE/env")
+}
+
 start_cluster() {
+  if [ "$NODE" = 1 ]; then start_node; return; fi
   say "starting the control plane (etcd + kube-apiserver on loopback)"
   CLUSTER_STARTED=1
   "$CLUSTER_BIN" --state-dir "$STATE" up >"$DEMO_DIR/cluster-up.log"
@@ -112,7 +135,7 @@ start_cluster() {
 # The emulator prints its URL on stdout once listening.
 start_emulator() {
   say "starting the Security Hub emulator"
-  "$BIN" emulator --listen 127.0.0.1:0 \
+  "$BIN" emulator --listen "$LISTEN:0" \
     --org-account 555555555555 --org-account 777777777777 \
     --auto-accept-after 3s --auto-accept-account 222222222222 --auto-accept-account 333333333333 \
     --decline-account 666666666666 \
@@ -127,6 +150,23 @@ start_emulator() {
   done
   echo "the emulator did not start; see $DEMO_DIR/emulator.log" >&2
   return 1
+}
+
+# On the node: the image from $BIN, loaded into containerd, installed with the chart (two
+# replicas, leader election, the emulator as its AWS endpoint).
+install_chart() {
+  say "building the image from $BIN and installing charts/securityhub-operator (2 replicas)"
+  local image=ghcr.io/securityhub-operator/securityhub-operator tag=demo
+  python3 scripts/oci-image.py operator --binary "$BIN" --name "$image:$tag" --out "$DEMO_DIR/image.tar" 2>/dev/null
+  tests/node/node.sh import "$STATE" "$DEMO_DIR/image.tar" 2>/dev/null
+  rm -f "$DEMO_DIR/image.tar"
+  KUBECONFIG=$KUBECONFIG_FILE "$CONTROLPLANE/helm" upgrade --install securityhub-operator charts/securityhub-operator \
+    --namespace "$RELEASE_NS" --create-namespace --wait --timeout 240s \
+    --set image.repository="$image" --set image.tag="$tag" --set image.pullPolicy=Never \
+    --set aws.endpointUrl="$EMULATOR_URL" --set aws.stsEndpointUrl="$EMULATOR_URL" --set resync.pending=5s \
+    --set-json 'extraEnv=[{"name":"AWS_ACCESS_KEY_ID","value":"AKIA111111111111EXAM"},{"name":"AWS_SECRET_ACCESS_KEY","value":"demo"}]' \
+    >"$DEMO_DIR/helm.log"
+  kubectl get pods -n "$RELEASE_NS" -o wide >&2
 }
 
 # The operator runs as administrator 111111111111 (the emulator maps the 12 digits of the
@@ -199,10 +239,10 @@ Every sample settled. Explore:
   kubectl --kubeconfig $KUBECONFIG_FILE -n $NAMESPACE describe shm contractor-sandbox
   kubectl --kubeconfig $KUBECONFIG_FILE -n $NAMESPACE get events --field-selector involvedObject.kind=SecurityHubMember
   KUBECONFIG=$KUBECONFIG_FILE $BIN status
-  curl -s http://$METRICS/metrics | grep securityhub
+  $( [ "$NODE" = 1 ] && echo "kubectl --kubeconfig $KUBECONFIG_FILE get --raw /api/v1/namespaces/$RELEASE_NS/services/securityhub-operator-metrics:metrics/proxy/metrics" || echo "curl -s http://$METRICS/metrics" ) | grep securityhub
   curl -s $EMULATOR_URL/_emulator/requests
 (kubectl is $CONTROLPLANE/kubectl)
-Logs: $DEMO_DIR/operator.log, $DEMO_DIR/emulator.log
+Logs: $( [ "$NODE" = 1 ] && echo "kubectl -n $RELEASE_NS logs deploy/securityhub-operator" || echo "$DEMO_DIR/operator.log" ), $DEMO_DIR/emulator.log
 EOF
 }
 
@@ -214,8 +254,8 @@ main() {
   record demo $$
   start_cluster
   start_emulator
-  start_operator
-  say "applying deploy/samples/ (metrics on http://$METRICS/metrics)"
+  if [ "$NODE" = 1 ]; then install_chart; else start_operator; fi
+  say "applying deploy/samples/$( [ "$NODE" = 1 ] || echo " (metrics on http://$METRICS/metrics)")"
   kubectl apply -k deploy/samples/ >/dev/null
   watch_until_settled
   kubectl get shm -A -o json >"$DEMO_DIR/final.json"
@@ -223,6 +263,10 @@ main() {
   explain
   if [ "$EXIT_WHEN_SETTLED" = 1 ]; then exit 0; fi
   echo "Press Ctrl-C to stop the operator, the emulator and the control plane."
+  if [ "$NODE" = 1 ]; then
+    echo "The operator runs in pods: kubectl --kubeconfig $KUBECONFIG_FILE -n $RELEASE_NS logs deploy/securityhub-operator"
+    while true; do sleep 1; done
+  fi
   # `wait` returns at once when a trapped signal arrives, so Ctrl-C runs the trap promptly.
   local status=0
   wait "$OPERATOR_PID" || status=$?
