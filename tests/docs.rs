@@ -97,3 +97,56 @@ fn readme_links_point_at_existing_files() {
         assert!(root.join(path).exists(), "README links to missing {path}");
     }
 }
+
+/// The targets the Makefile documents (`## name: what it does`).
+fn documented_make_targets(makefile: &str) -> std::collections::BTreeSet<String> {
+    makefile
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(name, _)| name.trim())
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The targets in the README's "Make targets" table (`| \`make name\` | ... |`).
+fn readme_make_targets(readme: &str) -> std::collections::BTreeSet<String> {
+    let section = readme
+        .split("## Make targets")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `make "))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_documented_make_target() {
+    let makefile = documented_make_targets(&read("Makefile"));
+    let readme = readme_make_targets(&read("README.md"));
+    assert!(makefile.len() >= 10, "{makefile:?}");
+    assert_eq!(
+        readme, makefile,
+        "README's Make targets table against the Makefile's ## comments"
+    );
+}
+
+#[test]
+fn make_target_tables_are_read_from_both_files() {
+    let makefile = "## a: one\n## (a continuation: not a target)\nb:\n## c-d: two\n";
+    assert_eq!(
+        documented_make_targets(makefile).into_iter().collect::<Vec<_>>(),
+        ["a", "c-d"]
+    );
+    let readme =
+        "## Make targets\n\n| target | x |\n| `make a` | one |\n| `make c-d` | two |\n\n## Layout\n| `make z` | no |\n";
+    assert_eq!(
+        readme_make_targets(readme).into_iter().collect::<Vec<_>>(),
+        ["a", "c-d"]
+    );
+}
