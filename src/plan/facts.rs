@@ -252,3 +252,32 @@ impl RegionFacts {
         self.previous.as_ref().map_or(0, |p| p.reinvites)
     }
 }
+
+/// The member statuses AWS documents, compared case-insensitively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberState {
+    Created,
+    Invited,
+    Enabled,
+    Removed,
+    Resigned,
+    Deleted,
+    AccountSuspended,
+    Unknown,
+}
+
+impl MemberState {
+    /// Parses AWS's free-text MemberStatus; `Associated` is the pre-2020 name of Enabled.
+    pub fn parse(status: &str) -> Self {
+        match status.to_ascii_lowercase().as_str() {
+            "created" => Self::Created,
+            "invited" => Self::Invited,
+            "enabled" | "associated" => Self::Enabled,
+            "removed" => Self::Removed,
+            "resigned" => Self::Resigned,
+            "deleted" => Self::Deleted,
+            "accountsuspended" | "account_suspended" => Self::AccountSuspended,
+            _ => Self::Unknown,
+        }
+    }
+}

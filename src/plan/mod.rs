@@ -6,24 +6,28 @@
 //! outcomes back into the facts, plan again, until no action is left. The last plan's
 //! status is written once.
 
+mod cleanup;
+mod decision;
+mod entry;
 mod facts;
+mod live;
+mod messages;
 mod outcome;
 mod ownership;
-mod region;
 mod summary;
 
 #[cfg(test)]
 mod tests;
 
+pub use decision::{Action, RegionDecision, Verdict, Wait};
 pub use facts::{
-    ActionKind, ErrorClass, Failure, Observed, ObservedMember, OrganizationRole, Ownership, Policy, RegionFacts, Spec,
+    ActionKind, ErrorClass, Failure, MemberState, Observed, ObservedMember, OrganizationRole, Ownership, Policy,
+    RegionFacts, Spec,
 };
+pub use live::reinvite_backoff;
+pub use messages::{failure_verdict, is_already_member, is_organization_refusal};
 pub use outcome::{Outcome, fold};
 pub use ownership::{Claim, handover, ownership, with_journal_claim};
-pub use region::{
-    Action, MemberState, RegionDecision, Verdict, Wait, failure_verdict, is_already_member, is_organization_refusal,
-    reinvite_backoff,
-};
 pub use summary::{Requeue, TERMINAL_BACKOFF_CAP, TRANSIENT_BACKOFF_CAP, member_status_summary};
 
 use chrono::{DateTime, Utc};
@@ -71,12 +75,15 @@ impl Plan {
 
 /// Plans a live resource: for each region, decide, then summarise.
 pub fn plan(spec: &Spec, facts: &[RegionFacts], policy: &Policy, now: DateTime<Utc>) -> Plan {
-    let decisions: Vec<RegionDecision> = facts.iter().map(|f| region::decide(spec, f, policy, now)).collect();
+    let decisions: Vec<RegionDecision> = facts.iter().map(|f| live::decide(spec, f, policy, now)).collect();
     summary::assemble(decisions, policy, false)
 }
 
 /// Plans the clean-up of a resource that is being deleted.
 pub fn plan_deletion(spec: &Spec, facts: &[RegionFacts], policy: &Policy) -> Plan {
-    let decisions: Vec<RegionDecision> = facts.iter().map(|f| region::decide_deletion(spec, f, policy)).collect();
+    let decisions: Vec<RegionDecision> = facts
+        .iter()
+        .map(|f| cleanup::decide_deletion(spec, f, policy))
+        .collect();
     summary::assemble(decisions, policy, true)
 }

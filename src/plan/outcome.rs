@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::facts::{ActionKind, Failure, Observed, ObservedMember, OrganizationRole, RegionFacts};
+use super::messages::is_already_member;
 use super::ownership;
-use super::region::is_already_member;
 
 /// How one action ended for one account.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,8 +5,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::facts::{Failure, Observed, Ownership, Policy, RegionFacts, Spec};
-use super::region::MemberState;
+use super::facts::{Failure, MemberState, Observed, Ownership, Policy, RegionFacts, Spec};
 use crate::api::RegionStatus;
 
 /// A resource's claim on an account, as read from the cluster cache.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Plan;
+use super::decision::{Action, RegionDecision, Wait};
 use super::facts::{Failure, Policy};
-use super::region::{Action, RegionDecision, Wait};
 use crate::api::{CONDITION_READY, CONDITION_SYNCED, ConditionStatus, DesiredCondition, Reason};
 
 /// When the controller should reconcile the resource again.

@@ -492,7 +492,7 @@ fn live_rows() -> Vec<Row> {
 fn live_behaviour_table() {
     let policy = Policy::default();
     for r in live_rows() {
-        let d = region::decide(&r.spec, &r.facts, &policy, now());
+        let d = live::decide(&r.spec, &r.facts, &policy, now());
         assert_eq!(d.action.as_ref().map(|a| a.kind), r.action, "{}: action", r.name);
         assert_eq!(d.verdict.ready, r.ready, "{}: ready", r.name);
         assert_eq!(d.verdict.reason, r.reason, "{}: reason ({})", r.name, d.verdict.message);
@@ -641,7 +641,7 @@ fn cleanup_rows() -> Vec<Row> {
 fn deletion_behaviour_table() {
     let policy = Policy::default();
     for r in cleanup_rows() {
-        let d = region::decide_deletion(&r.spec, &r.facts, &policy);
+        let d = cleanup::decide_deletion(&r.spec, &r.facts, &policy);
         assert_eq!(d.action.as_ref().map(|a| a.kind), r.action, "{}: action", r.name);
         assert_eq!(d.verdict.ready, r.ready, "{}: done", r.name);
         assert_eq!(d.verdict.reason, r.reason, "{}: reason", r.name);
@@ -655,11 +655,11 @@ fn deletion_behaviour_table() {
 fn removed_region_is_cleaned_up_like_a_deletion() {
     let mut f = facts(member("Enabled"), managed(0));
     f.desired = false;
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Disassociate));
     let mut retained = facts(member("Enabled"), managed(0));
     retained.desired = false;
-    let d = region::decide(
+    let d = live::decide(
         &with(|s| s.deletion_policy = DeletionPolicy::Retain),
         &retained,
         &Policy::default(),
@@ -687,7 +687,7 @@ fn resigned_reinvite_backoff_doubles_and_caps() {
 #[test]
 fn reinvite_of_resigned_counts_tries() {
     let s = with(|s| s.reinvite = ReinvitePolicy::Always);
-    let d = region::decide(
+    let d = live::decide(
         &s,
         &facts(member("Resigned"), managed(2)),
         &Policy {
@@ -703,7 +703,7 @@ fn reinvite_of_resigned_counts_tries() {
 #[test]
 fn accept_action_carries_role_and_administrator() {
     let s = with(|s| s.accept = Some(accept()));
-    let d = region::decide(&s, &facts(member("Invited"), managed(0)), &Policy::default(), now());
+    let d = live::decide(&s, &facts(member("Invited"), managed(0)), &Policy::default(), now());
     let a = d.action.expect("accept action");
     assert_eq!(a.administrator_id.as_deref(), Some(ADMIN));
     assert_eq!(a.accept, Some(accept()));
@@ -711,7 +711,7 @@ fn accept_action_carries_role_and_administrator() {
 
 #[test]
 fn create_sends_the_email() {
-    let d = region::decide(&spec(), &facts(Observed::Absent, None), &Policy::default(), now());
+    let d = live::decide(&spec(), &facts(Observed::Absent, None), &Policy::default(), now());
     assert_eq!(d.action.and_then(|a| a.email).as_deref(), Some("sec@example.com"));
 }
 
@@ -725,7 +725,7 @@ fn processing_result_is_kept_verbatim_and_cleared_on_success() {
             result: text.into(),
         },
     );
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     let status = d.status.expect("status");
     assert_eq!(status.processing_result.as_deref(), Some(text));
     assert!(d.verdict.message.contains(text));
@@ -736,7 +736,7 @@ fn processing_result_is_kept_verbatim_and_cleared_on_success() {
         facts(member("Created"), Some(previous)),
         &[ActionKind::Get, ActionKind::Create, ActionKind::Get],
     );
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.status.and_then(|s| s.processing_result), None);
 }
 
@@ -789,7 +789,7 @@ fn already_member_after_a_fresh_claim_withdraws_the_claim() {
     let read_back = |mut f: RegionFacts, spec: &Spec| {
         fold(&mut f, ActionKind::Create, refused(), now());
         fold(&mut f, ActionKind::Get, Outcome::Read(member("Enabled")), now());
-        region::decide(spec, &f, &Policy::default(), now())
+        live::decide(spec, &f, &Policy::default(), now())
     };
     let mut fresh = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
     fresh.claimed_now = true;
@@ -819,7 +819,7 @@ fn create_is_read_back_unless_the_administrator_has_no_organization() {
         let mut f = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
         f.organization = role;
         fold(&mut f, ActionKind::Create, Outcome::Done, now());
-        let d = region::decide(&spec(), &f, &Policy::default(), now());
+        let d = live::decide(&spec(), &f, &Policy::default(), now());
         assert_eq!(d.action.map(|a| a.kind), next, "{role:?}");
     }
 }
@@ -842,19 +842,19 @@ fn refused_invitation_after_an_unread_create_reads_the_member() {
     assert_eq!(f.observed, Observed::NotRead);
     assert_eq!(f.failure, None);
     assert_eq!(f.attempted, vec![ActionKind::Create]);
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Get));
 
     let mut org = f.clone();
     fold(&mut org, ActionKind::Get, Outcome::Read(member("Enabled")), now());
-    let d = region::decide(&spec(), &org, &Policy::default(), now());
+    let d = live::decide(&spec(), &org, &Policy::default(), now());
     assert!(d.verdict.ready && d.action.is_none());
 
     fold(&mut f, ActionKind::Get, Outcome::Read(member("Created")), now());
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite));
     fold(&mut f, ActionKind::Invite, refusal(), now());
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.verdict.reason, Reason::Unprocessed);
     assert_eq!(
         d.status.and_then(|s| s.processing_result).as_deref(),
@@ -1084,7 +1084,7 @@ fn a_certainly_failed_create_withdraws_the_claim_and_an_unknown_one_keeps_it() {
         let mut f = attempted(facts(Observed::Absent, managed(0)), &[ActionKind::Get]);
         f.claimed_now = true;
         fold(&mut f, ActionKind::Create, Outcome::Failed(failure.clone()), now());
-        let d = region::decide(&spec(), &f, &Policy::default(), now());
+        let d = live::decide(&spec(), &f, &Policy::default(), now());
         assert_eq!(d.withdraw, withdrawn, "{failure:?}: withdrawal");
         assert_eq!(d.status.expect("status").managed, !withdrawn, "{failure:?}: managed");
         assert_eq!(d.action, None, "{failure:?}: no retry within the reconcile");
@@ -1111,7 +1111,7 @@ fn a_certainly_failed_create_withdraws_the_claim_and_an_unknown_one_keeps_it() {
 fn ready_clears_an_old_processing_result() {
     let mut previous = managed(0).expect("status");
     previous.processing_result = Some("The request is rejected because the account is suspended.".into());
-    let d = region::decide(
+    let d = live::decide(
         &spec(),
         &facts(member("Enabled"), Some(previous)),
         &Policy::default(),
@@ -1138,11 +1138,11 @@ fn resigned_without_timestamps_backs_off_from_the_recorded_invitation() {
         reinvite_backoff: Duration::from_secs(3600),
         ..Policy::default()
     };
-    let d = region::decide(&s, &facts(bare.clone(), Some(previous.clone())), &policy, now());
+    let d = live::decide(&s, &facts(bare.clone(), Some(previous.clone())), &policy, now());
     assert_eq!(d.action, None, "within the backoff of the recorded invitation");
     assert_eq!(d.status.expect("status").invited_at, previous.invited_at, "kept");
     previous.invited_at = Some(now() - chrono::Duration::hours(5));
-    let d = region::decide(&s, &facts(bare, Some(previous)), &policy, now());
+    let d = live::decide(&s, &facts(bare, Some(previous)), &policy, now());
     assert_eq!(d.action.map(|a| a.kind), Some(ActionKind::Invite), "backoff elapsed");
 }
 
@@ -1168,31 +1168,31 @@ fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
     // The owner reads the member: claimed as if adopted, not AlreadyExists.
     let mut f = facts(member("Enabled"), None);
     f.inherits = true;
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert!(d.claim, "taken over");
     assert!(d.verdict.ready && d.status.expect("status").managed);
 
     // The creator in Conflict keeps `managed` until then, and drops it after.
     let mut f = RegionFacts::new("us-east-1", true, theirs.clone(), managed(0));
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert_eq!(d.verdict.reason, Reason::Conflict);
     assert!(d.status.expect("status").managed, "kept until the owner holds it");
     // Deleted (or the region dropped from its spec) before then, it waits rather than let go.
-    let d = region::decide_deletion(&spec(), &f, &Policy::default());
+    let d = cleanup::decide_deletion(&spec(), &f, &Policy::default());
     assert!(d.action.is_none() && !d.verdict.ready, "waits for the owner");
     assert!(d.status.expect("status").managed, "still holds the duty");
     let mut removed = f.clone();
     removed.desired = false;
-    let d = region::decide(&spec(), &removed, &Policy::default(), now());
+    let d = live::decide(&spec(), &removed, &Policy::default(), now());
     assert!(d.action.is_none() && !d.verdict.ready && d.status.expect("status").managed);
     let mut held = older.clone();
     held.managed = vec!["us-east-1".into()];
     f.owner_holds = handover(&creator, "us-east-1", &[held, creator.clone()], &theirs).1;
     assert!(f.owner_holds);
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert!(!d.status.expect("status").managed, "handed over");
     // Either way a duplicate removes nothing when it is deleted.
-    let d = region::decide_deletion(&spec(), &f, &Policy::default());
+    let d = cleanup::decide_deletion(&spec(), &f, &Policy::default());
     assert!(d.action.is_none() && d.verdict.ready);
 }
 
@@ -1202,12 +1202,16 @@ fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
 fn a_region_the_default_dropped_is_kept_and_reported() {
     let mut f = facts(member("Enabled"), managed(0));
     f.kept = true;
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert!(d.action.is_none() && d.verdict.ready);
     assert!(d.status.expect("status").managed);
-    assert!(d.verdict.message.ends_with(region::KEPT_NOTE), "{}", d.verdict.message);
+    assert!(
+        d.verdict.message.ends_with(messages::KEPT_NOTE),
+        "{}",
+        d.verdict.message
+    );
     f.kept = false;
-    let d = region::decide(&spec(), &f, &Policy::default(), now());
+    let d = live::decide(&spec(), &f, &Policy::default(), now());
     assert!(!d.verdict.message.contains("kept"), "{}", d.verdict.message);
 }
 
