@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::journal::Journal;
 use crate::api::SecurityHubMember;
 use crate::plan::{Claim, Policy};
-use crate::securityhub::{Batcher, MemberSide};
+use crate::securityhub::{Batcher, MemberSide, OrganizationRoles};
 use crate::sync::lock;
 use crate::telemetry::Metrics;
 
@@ -22,6 +22,8 @@ pub struct Context {
     /// One cache per watched namespace (or one for all).
     pub stores: Vec<Store<SecurityHubMember>>,
     pub batcher: Arc<Batcher>,
+    /// Whether the administrator manages organization accounts, per region.
+    pub roles: Arc<OrganizationRoles>,
     /// Where claims that precede a create are made durable (`None`: in status, one by one).
     pub journal: Option<Journal>,
     pub member_side: Arc<dyn MemberSide>,

@@ -6,7 +6,7 @@ use futures::future::join_all;
 
 use super::context::Context;
 use crate::plan::{Action, ActionKind, ErrorClass, Failure, Outcome, RegionFacts, fold};
-use crate::securityhub::{AcceptOutcome, Promise};
+use crate::securityhub::{AcceptOutcome, Promise, observe_with, outcome};
 
 /// Announces the batched calls among `actions` to the batcher (before the Kubernetes
 /// write that must precede them), one promise per action.
@@ -26,7 +26,7 @@ pub async fn execute(ctx: &Context, actions: Vec<Action>, promises: Vec<Option<P
         async move {
             // A create's result depends on the organization role: ask (once per region) first.
             let role = match a.kind {
-                ActionKind::Create => Some(ctx.batcher.organization_role(&a.region).await),
+                ActionKind::Create => Some(ctx.roles.role(&a.region).await),
                 _ => None,
             };
             let outcome = run(ctx, &a, promise).await;
@@ -64,20 +64,15 @@ async fn run(ctx: &Context, a: &Action, promise: Option<Promise>) -> Outcome {
             message: "AWS did not report the administrator of this invitation".into(),
         });
     };
-    let started = std::time::Instant::now();
-    let result = ctx.member_side.accept(&a.region, accept, admin).await;
-    let label = match &result {
-        Ok(AcceptOutcome::Accepted) => "ok",
-        Ok(AcceptOutcome::NoInvitation) => "no_invitation",
-        Err(e) => e.code.as_str(),
-    };
-    crate::securityhub::CallObserver::call(
-        &*ctx.metrics,
-        "AcceptAdministratorInvitation",
-        label,
-        1,
-        started.elapsed(),
-    );
+    let accepting = ctx.member_side.accept(&a.region, accept, admin);
+    let result = observe_with(&*ctx.metrics, "AcceptAdministratorInvitation", accepting, |r| {
+        let label = match r {
+            Ok(AcceptOutcome::NoInvitation) => "no_invitation".to_string(),
+            _ => outcome(r),
+        };
+        (label, 1)
+    })
+    .await;
     match result {
         Ok(_) => Outcome::Done,
         Err(e) => Outcome::Failed(Failure::Aws {

@@ -28,7 +28,7 @@ pub use status::status_patch;
 
 use crate::api::SecurityHubMember;
 use crate::config::RunArgs;
-use crate::securityhub::{Batcher, MemberSide, MembershipApi, RateLimiter};
+use crate::securityhub::{Batcher, MemberSide, MembershipApi, OrganizationRoles, RateLimiter};
 use crate::telemetry::{Health, Metrics};
 
 /// What the controllers need from the process.
@@ -54,6 +54,7 @@ pub async fn run_controllers(
         health,
     } = wiring;
     let limiter = Arc::new(RateLimiter::new(args.api_rate, args.api_burst));
+    let roles = Arc::new(OrganizationRoles::new(api.clone(), limiter.clone(), metrics.clone()));
     let batcher = Arc::new(Batcher::new(api, limiter, metrics.clone(), args.batch()));
     let apis: Vec<Api<SecurityHubMember>> = if args.watch_namespaces.is_empty() {
         vec![Api::all(client.clone())]
@@ -79,6 +80,7 @@ pub async fn run_controllers(
         client: client.clone(),
         stores: stores.clone(),
         batcher,
+        roles,
         journal,
         member_side,
         policy: args.policy(),

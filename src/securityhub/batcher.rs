@@ -9,23 +9,20 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
 use super::error::AwsError;
-use super::organization::OrganizationRoles;
+use super::observe::{CallObserver, observe};
 use super::ratelimit::RateLimiter;
-use super::sweep::Roster;
-use crate::plan::{ActionKind, ErrorClass, Failure, Observed, OrganizationRole, Outcome};
+use super::sweep::{Roster, list_region};
+use super::window;
+use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
 
 /// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
 const OVERFLOW: &str = "maximum number of results exceeded";
-/// A batch closes at the latest this many windows after its first request.
-const MAX_WINDOWS: u32 = 5;
-/// ... or this many while calls promised for it are still on their way.
-const MAX_PROMISED_WINDOWS: u32 = 15;
 /// How often an overflowed account is put back into a later batch before giving up.
 const MAX_REQUEUES: u8 = 5;
 
@@ -37,11 +34,6 @@ pub struct BatchConfig {
     /// How long a batch waits for the next request before it closes (at most
     /// five windows in all, fifteen while promised requests are on their way).
     pub window: Duration,
-}
-
-/// Told about every AWS call (for metrics and logs).
-pub trait CallObserver: Send + Sync + 'static {
-    fn call(&self, operation: &'static str, outcome: &str, accounts: usize, elapsed: Duration);
 }
 
 struct Request {
@@ -84,7 +76,6 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     observer: Arc<dyn CallObserver>,
     config: BatchConfig,
-    roles: OrganizationRoles,
     roster: Mutex<Roster>,
 }
 
@@ -105,7 +96,6 @@ impl Batcher {
                 limiter,
                 observer,
                 config,
-                roles: OrganizationRoles::default(),
                 roster: Mutex::new(Roster::default()),
             }),
             queues: Mutex::new(HashMap::new()),
@@ -179,15 +169,6 @@ impl Batcher {
         Promise { promised }
     }
 
-    /// The administrator's organization role in `region` (asked once, then remembered).
-    pub async fn organization_role(&self, region: &str) -> OrganizationRole {
-        let inner = &self.inner;
-        inner
-            .roles
-            .get(region, &*inner.api, &inner.limiter, &*inner.observer)
-            .await
-    }
-
     /// The queue for (region, kind), starting its worker on first use.
     fn queue(&self, region: &str, kind: ActionKind) -> Queue {
         let mut queues = crate::sync::lock(&self.queues);
@@ -235,53 +216,8 @@ async fn worker(
         } else {
             max
         };
-        let mut batch = vec![first];
-        // Open while requests keep coming (each one holds it open another window), but
-        // never longer than MAX_WINDOWS windows after the first: reconciles reach the same
-        // step a few at a time, paced by their Kubernetes writes, not all at once. While
-        // promised requests are still on their way it stays open up to
-        // MAX_PROMISED_WINDOWS windows.
-        let opened = tokio::time::Instant::now();
-        let cap = opened + window * MAX_WINDOWS;
-        let promised_cap = opened + window * MAX_PROMISED_WINDOWS;
-        let mut deadline = (opened + window).min(cap);
-        while batch.len() < limit {
-            tokio::select! {
-                // Requests already queued join before the window's end is looked at.
-                biased;
-                next = rx.recv() => match next {
-                    Some(r) => {
-                        batch.push(r);
-                        deadline = (tokio::time::Instant::now() + window).min(cap);
-                    }
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => {
-                    let now = tokio::time::Instant::now();
-                    if promised.load(Ordering::SeqCst) == 0 || now >= promised_cap {
-                        break;
-                    }
-                    deadline = (now + window).min(promised_cap);
-                }
-            }
-        }
-        // The batch takes its token before it closes: while the rate limit holds it back,
-        // requests that arrive still join it instead of queueing up as more partial calls.
         let token = inner.limiter.acquire(&region);
-        tokio::pin!(token);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut token => break,
-                next = rx.recv(), if batch.len() < limit => match next {
-                    Some(r) => batch.push(r),
-                    None => {
-                        (&mut token).await;
-                        break;
-                    }
-                },
-            }
-        }
+        let mut batch = window::collect(first, &mut rx, limit, window, &promised, token).await;
         if kind == ActionKind::Get
             && let Some(pages) = sweep_budget(&inner, &region, batch.len() + rx.len())
         {
@@ -295,7 +231,7 @@ async fn worker(
         }
         // No sweep after all: GetMembers takes 50; the rest waits for the next batch.
         for extra in batch.split_off(batch.len().min(max)) {
-            requeue_or_fail(&tx, extra, kind);
+            requeue_or_fail(&tx, extra, internal(kind, STOPPED));
         }
         let inner = inner.clone();
         let region = region.clone();
@@ -304,10 +240,13 @@ async fn worker(
     }
 }
 
-/// Puts `request` back into its queue; if the worker is gone, tells the caller so.
-fn requeue_or_fail(queue: &mpsc::UnboundedSender<Request>, request: Request, kind: ActionKind) {
+/// Why a request put back into its queue fails when the queue's worker is gone.
+const STOPPED: &str = "the batcher stopped";
+
+/// Puts `request` back into its queue; if the worker is gone, answers it with `failure`.
+fn requeue_or_fail(queue: &mpsc::UnboundedSender<Request>, request: Request, failure: Failure) {
     if let Err(mpsc::error::SendError(r)) = queue.send(request) {
-        let _ = r.reply.send(Outcome::Failed(internal(kind, "the batcher stopped")));
+        let _ = r.reply.send(Outcome::Failed(failure));
     }
 }
 
@@ -335,43 +274,21 @@ async fn sweep(
     pages: usize,
     requeue: &mpsc::UnboundedSender<Request>,
 ) {
-    let mut listed = Vec::new();
-    let mut token = None;
-    let mut complete = false;
-    for page in 0..pages {
-        if page > 0 {
-            inner.limiter.acquire(region).await;
-        }
-        let started = Instant::now();
-        let answer = inner.api.list_members_page(region, token.take()).await;
-        let label = answer.as_ref().map_or_else(|e| e.code.clone(), |_| "ok".to_string());
-        let count = answer.as_ref().map_or(0, |(members, _)| members.len());
-        inner.observer.call("ListMembers", &label, count, started.elapsed());
-        match answer {
-            Ok((members, next)) => {
-                listed.extend(members);
-                match next {
-                    Some(next) => token = Some(next),
-                    None => {
-                        complete = true;
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::debug!(region, code = %e.code, "sweep failed; reading by GetMembers");
-                break;
-            }
-        }
-    }
-    if !complete {
-        crate::sync::lock(&inner.roster).abandoned(region, listed.len() + 1);
+    let listed = list_region(
+        &*inner.api,
+        &inner.limiter,
+        &*inner.observer,
+        &inner.roster,
+        region,
+        pages,
+    )
+    .await;
+    let Some(listed) = listed else {
         for request in batch {
-            requeue_or_fail(requeue, request, ActionKind::Get);
+            requeue_or_fail(requeue, request, internal(ActionKind::Get, STOPPED));
         }
         return;
-    }
-    crate::sync::lock(&inner.roster).swept(region, listed.iter().map(|m| m.account_id.as_str()));
+    };
     tracing::debug!(
         region,
         reads = batch.len(),
@@ -398,15 +315,13 @@ async fn execute(
 ) {
     let ids: Vec<String> = batch.iter().map(|r| r.account_id.clone()).collect();
     // The worker already took this call's token.
-    let started = Instant::now();
-    let result = call(inner, region, kind, &batch, &ids).await;
-    let outcome_label = match &result {
-        Ok(_) => "ok".to_string(),
-        Err(e) => e.code.clone(),
-    };
-    inner
-        .observer
-        .call(kind.operation(), &outcome_label, ids.len(), started.elapsed());
+    let result = observe(
+        &*inner.observer,
+        kind.operation(),
+        ids.len(),
+        call(inner, region, kind, &batch, &ids),
+    )
+    .await;
     match result {
         Err(e) if kind == ActionKind::Get && ids.len() > 1 && e.code == "BadRequestException" => {
             // Real AWS fails a whole GetMembers when one account was deleted: ask one by one.
@@ -425,7 +340,7 @@ async fn execute(
             for mut request in batch {
                 if request.requeues < MAX_REQUEUES {
                     request.requeues += 1;
-                    requeue_or_fail(requeue, request, kind);
+                    requeue_or_fail(requeue, request, internal(kind, STOPPED));
                 } else {
                     let _ = request.reply.send(aws_failure(kind, &e));
                 }
@@ -543,9 +458,7 @@ fn reply_writes(
             .unwrap_or_else(|| "AWS gave no ProcessingResult".into());
         if result.to_ascii_lowercase().contains(OVERFLOW) && request.requeues < MAX_REQUEUES {
             request.requeues += 1;
-            if let Err(mpsc::error::SendError(r)) = requeue.send(request) {
-                let _ = r.reply.send(Outcome::Failed(Failure::Unprocessed { kind, result }));
-            }
+            requeue_or_fail(requeue, request, Failure::Unprocessed { kind, result });
             continue;
         }
         let _ = request

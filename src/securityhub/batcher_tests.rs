@@ -141,7 +141,7 @@ fn enabled(id: String) -> MemberRecord {
 
 struct Quiet;
 impl CallObserver for Quiet {
-    fn call(&self, _: &'static str, _: &str, _: usize, _: Duration) {}
+    fn record(&self, _: &'static str, _: &str, _: usize, _: Duration) {}
 }
 
 fn batcher(fake: Arc<Fake>, max_batch: usize) -> Arc<Batcher> {

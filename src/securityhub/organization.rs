@@ -6,13 +6,14 @@
 //! may the reconcile invite it at once, without reading it back first.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
 use super::api::MembershipApi;
-use super::batcher::CallObserver;
 use super::error::AwsError;
+use super::observe::{CallObserver, observe};
 use super::ratelimit::RateLimiter;
 use crate::plan::OrganizationRole;
 
@@ -23,31 +24,39 @@ const KNOWN_TTL: Duration = Duration::from_secs(3600);
 const UNKNOWN_TTL: Duration = Duration::from_secs(300);
 
 /// The per-region answers; one lookup at a time, so concurrent reconciles share it.
-#[derive(Default)]
 pub struct OrganizationRoles {
+    api: Arc<dyn MembershipApi>,
+    limiter: Arc<RateLimiter>,
+    observer: Arc<dyn CallObserver>,
     known: Mutex<HashMap<String, (OrganizationRole, Instant)>>,
 }
 
 impl OrganizationRoles {
+    pub fn new(api: Arc<dyn MembershipApi>, limiter: Arc<RateLimiter>, observer: Arc<dyn CallObserver>) -> Self {
+        Self {
+            api,
+            limiter,
+            observer,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The role in `region`, asking AWS when nothing fresh is remembered.
-    pub async fn get(
-        &self,
-        region: &str,
-        api: &dyn MembershipApi,
-        limiter: &RateLimiter,
-        observer: &dyn CallObserver,
-    ) -> OrganizationRole {
+    pub async fn role(&self, region: &str) -> OrganizationRole {
         let mut known = self.known.lock().await;
         if let Some((role, at)) = known.get(region)
             && at.elapsed() < ttl(*role)
         {
             return *role;
         }
-        limiter.acquire(region).await;
-        let started = Instant::now();
-        let answer = api.organization_role(region).await;
-        let label = answer.as_ref().map_or_else(|e| e.code.clone(), |_| "ok".to_string());
-        observer.call("DescribeOrganizationConfiguration", &label, 0, started.elapsed());
+        self.limiter.acquire(region).await;
+        let answer = observe(
+            &*self.observer,
+            "DescribeOrganizationConfiguration",
+            0,
+            self.api.organization_role(region),
+        )
+        .await;
         let role = role_from(answer);
         tracing::info!(region, role = ?role, "organization role of the administrator");
         known.insert(region.to_string(), (role, Instant::now()));

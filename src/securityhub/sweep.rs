@@ -15,7 +15,12 @@
 //! is read like any other.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::api::{MemberRecord, MembershipApi};
+use super::observe::{CallObserver, observe_with, outcome};
+use super::ratelimit::RateLimiter;
 
 /// Accounts per ListMembers page and per GetMembers call.
 pub const PAGE: usize = 50;
@@ -124,6 +129,51 @@ impl Roster {
 }
 
 /// An account id as a number; `None` for anything but 12 digits (never known absent).
+/// Lists `region`'s members, at most `pages` ListMembers pages, and tells `roster` what it
+/// saw: the members when the list was complete; `None` when it was longer or a page failed
+/// (sweeping then pauses in that region, and the reads go to GetMembers).
+pub async fn list_region(
+    api: &dyn MembershipApi,
+    limiter: &RateLimiter,
+    observer: &dyn CallObserver,
+    roster: &Mutex<Roster>,
+    region: &str,
+    pages: usize,
+) -> Option<Vec<MemberRecord>> {
+    let mut listed = Vec::new();
+    let mut token = None;
+    for page in 0..pages {
+        if page > 0 {
+            limiter.acquire(region).await;
+        }
+        let answer = observe_with(
+            observer,
+            "ListMembers",
+            api.list_members_page(region, token.take()),
+            |r| (outcome(r), r.as_ref().map_or(0, |(members, _)| members.len())),
+        )
+        .await;
+        match answer {
+            Ok((members, next)) => {
+                listed.extend(members);
+                match next {
+                    Some(next) => token = Some(next),
+                    None => {
+                        crate::sync::lock(roster).swept(region, listed.iter().map(|m| m.account_id.as_str()));
+                        return Some(listed);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(region, code = %e.code, "sweep failed; reading by GetMembers");
+                break;
+            }
+        }
+    }
+    crate::sync::lock(roster).abandoned(region, listed.len() + 1);
+    None
+}
+
 fn number(account: &str) -> Option<u64> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
         .then(|| account.parse().ok())

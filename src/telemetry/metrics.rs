@@ -185,7 +185,7 @@ impl Metrics {
 }
 
 impl CallObserver for Metrics {
-    fn call(&self, operation: &'static str, outcome: &str, accounts: usize, elapsed: Duration) {
+    fn record(&self, operation: &'static str, outcome: &str, accounts: usize, elapsed: Duration) {
         let labels = CallLabels {
             operation: operation.to_string(),
             outcome: outcome.to_string(),
@@ -210,7 +210,7 @@ mod tests {
     fn exposes_the_promised_series() {
         let m = Metrics::new();
         m.reconciled("ok", Duration::from_millis(20));
-        m.call("CreateMembers", "ok", 50, Duration::from_millis(5));
+        m.record("CreateMembers", "ok", 50, Duration::from_millis(5));
         m.set_members(&[("Enabled".into(), 3)]);
         m.set_members(&[("Invited".into(), 1)]);
         m.status_written();
