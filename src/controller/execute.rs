@@ -75,12 +75,7 @@ async fn run(ctx: &Context, a: &Action, promise: Option<Promise>) -> Outcome {
     .await;
     match result {
         Ok(_) => Outcome::Done,
-        Err(e) => Outcome::Failed(Failure::Aws {
-            kind: ActionKind::Accept,
-            class: e.class,
-            code: e.code,
-            message: e.message,
-        }),
+        Err(e) => Outcome::Failed(e.into_failure(ActionKind::Accept)),
     }
 }
 

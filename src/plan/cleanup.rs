@@ -4,8 +4,8 @@
 
 use super::decision::{RegionDecision, Verdict, Wait, action, reads_exhausted, waiting};
 use super::entry::{base_status, conflict_status, member_status};
-use super::facts::{ActionKind, Failure, MemberState, Observed, Policy, RegionFacts, Spec};
-use super::messages::{failure_verdict, is_organization_refusal};
+use super::facts::{ActionKind, Failure, MemberState, Observed, Policy, Refusal, RegionFacts, Spec};
+use super::messages::failure_verdict;
 use super::ownership;
 use crate::api::{DeletionPolicy, Reason};
 
@@ -49,9 +49,9 @@ pub(super) fn decide_cleanup(
     if let Some(failure) = &f.failure {
         if let Failure::Unprocessed {
             kind: ActionKind::Delete,
-            result,
+            refusal: Refusal::OrganizationAccount,
+            ..
         } = failure
-            && is_organization_refusal(result)
         {
             // Organization accounts cannot be deleted; disassociated is as far as AWS goes.
             return done(

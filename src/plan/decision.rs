@@ -34,8 +34,10 @@ pub enum Wait {
     Settled,
     /// Waiting on someone else; look again after at most this long.
     Pending(Duration),
-    /// Failed in a way that may pass: retry with backoff.
-    Retry,
+    /// Failed: retry with backoff. `transient` failures (throttling, 5xx) pass on their
+    /// own and back off briefly; the others need a fix somewhere (IAM, Security Hub, the
+    /// account) and back off longer, but are retried too, so a fix heals without a restart.
+    Retry { transient: bool },
 }
 
 /// The region's contribution to the Ready condition.

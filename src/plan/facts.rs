@@ -151,17 +151,46 @@ impl ErrorClass {
         }
     }
 
-    /// Whether retrying without a change anywhere may help.
-    pub fn is_retryable(self) -> bool {
+    /// Whether retrying without a change anywhere may help (throttling, a 5xx, an answer
+    /// not understood): the one place a failure is judged transient or terminal.
+    pub fn passes_on_its_own(self) -> bool {
         matches!(self, Self::Throttled | Self::Transient | Self::Other)
     }
+}
+
+/// What an UnprocessedAccounts entry refuses, as far as a decision depends on it; the shell
+/// reads it from AWS's ProcessingResult (`securityhub::refusal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// CreateMembers named an account that is already a member.
+    AlreadyMember,
+    /// An account past the 50th of one call: sent again in a later batch.
+    Overflow,
+    /// This administrator already invited the account (or already administers it).
+    AlreadyInvited,
+    /// The account belongs to another administrator.
+    OtherAdministrator,
+    /// The account is the administrator's own.
+    OwnAccount,
+    /// The administrator reached its member limit in the region.
+    MemberLimit,
+    /// The account is in the administrator's organization: added and removed, never
+    /// invited or deleted.
+    OrganizationAccount,
+    /// Anything else: reported verbatim, retried with backoff.
+    Other,
 }
 
 /// Why an action (or a read) did not succeed for this account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// AWS answered 200 but listed the account in UnprocessedAccounts.
-    Unprocessed { kind: ActionKind, result: String },
+    /// AWS answered 200 but listed the account in UnprocessedAccounts: `result` is its
+    /// ProcessingResult verbatim, `refusal` what it means.
+    Unprocessed {
+        kind: ActionKind,
+        result: String,
+        refusal: Refusal,
+    },
     /// The call failed as a whole.
     Aws {
         kind: ActionKind,

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use super::cleanup::{CleanupCause, decide_cleanup};
 use super::decision::{RegionDecision, Verdict, action, reads_exhausted, reread, settled, waiting};
 use super::entry::{base_status, conflict_status, member_status};
-use super::facts::{ActionKind, Failure, MemberState, Observed, ObservedMember, Ownership, Policy, RegionFacts, Spec};
-use super::messages::{KEPT_NOTE, failure_verdict, is_organization_refusal};
+use super::facts::{
+    ActionKind, Failure, MemberState, Observed, ObservedMember, Ownership, Policy, Refusal, RegionFacts, Spec,
+};
+use super::messages::{KEPT_NOTE, failure_verdict};
 use super::ownership;
 use crate::api::{Reason, ReinvitePolicy};
 
@@ -64,7 +66,14 @@ fn blocking_failure(f: &RegionFacts) -> Option<&Failure> {
 
 /// AWS refused an invitation because the account is an organization account.
 fn refused_as_organization_account(failure: &Failure) -> bool {
-    matches!(failure, Failure::Unprocessed { kind: ActionKind::Invite, result } if is_organization_refusal(result))
+    matches!(
+        failure,
+        Failure::Unprocessed {
+            kind: ActionKind::Invite,
+            refusal: Refusal::OrganizationAccount,
+            ..
+        }
+    )
 }
 
 fn read(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {

@@ -1,8 +1,9 @@
-//! The words: verdicts for AWS failures (the reason names the cause, the message the next
-//! step), hints for the ProcessingResults AWS is known to return, and how those texts read.
+//! The operator's words: verdicts for AWS failures (the reason names the cause, the message
+//! the next step) and the hint for each kind of refusal. What AWS's own texts mean is read
+//! in `securityhub::words`, never here.
 
 use super::decision::{Verdict, Wait};
-use super::facts::{ActionKind, ErrorClass, Failure, RegionFacts, Spec};
+use super::facts::{ActionKind, ErrorClass, Failure, Refusal, RegionFacts, Spec};
 use crate::api::Reason;
 
 /// Why a region the operator's default dropped is still managed, and what removes it.
@@ -13,15 +14,15 @@ pub fn failure_verdict(spec: &Spec, f: &RegionFacts, failure: &Failure) -> Verdi
     let acct = &spec.account_id;
     let region = &f.region;
     match failure {
-        Failure::Unprocessed { kind, result } => Verdict {
+        Failure::Unprocessed { kind, result, refusal } => Verdict {
             ready: false,
             reason: Reason::Unprocessed,
             message: format!(
                 "AWS did not process {} for account {acct} in {region}: {result}{}",
                 kind.operation(),
-                unprocessed_hint(result)
+                unprocessed_hint(*refusal)
             ),
-            wait: Wait::Retry,
+            wait: Wait::Retry { transient: false },
         },
         Failure::Aws {
             kind,
@@ -51,36 +52,27 @@ pub fn failure_verdict(spec: &Spec, f: &RegionFacts, failure: &Failure) -> Verdi
                 ready: false,
                 reason,
                 message: format!("{} failed in {region}: {code}: {message}. {hint}", kind.operation()),
-                // Terminal errors are retried too, on the same backoff, so fixing IAM or enabling
-                // Security Hub heals without a restart.
-                wait: Wait::Retry,
+                wait: Wait::Retry {
+                    transient: class.passes_on_its_own(),
+                },
             }
         }
     }
 }
 
-/// A next step for the ProcessingResults AWS is known to return.
-fn unprocessed_hint(result: &str) -> &'static str {
-    let lower = result.to_ascii_lowercase();
-    if lower.contains("master") || lower.contains("another administrator") || lower.contains("other administrator") {
-        ". The account belongs to another administrator: it must leave that administrator first"
-    } else if lower.contains("itself") {
-        ". An account cannot be a member of itself: this is the administrator's own account"
-    } else if lower.contains("maximum number of allowed members") || lower.contains("cannot create anymore members") {
-        ". The administrator reached its member limit in this region"
-    } else {
-        ". Retrying with backoff"
+/// The next step for what a ProcessingResult refused.
+fn unprocessed_hint(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::OtherAdministrator => {
+            ". The account belongs to another administrator: it must leave that administrator first"
+        }
+        Refusal::OwnAccount => ". An account cannot be a member of itself: this is the administrator's own account",
+        Refusal::MemberLimit => ". The administrator reached its member limit in this region",
+        Refusal::AlreadyInvited => {
+            ". This administrator invited the account already; its owner must accept the invitation"
+        }
+        Refusal::AlreadyMember | Refusal::Overflow | Refusal::OrganizationAccount | Refusal::Other => {
+            ". Retrying with backoff"
+        }
     }
-}
-
-/// True for the ProcessingResult AWS returns when CreateMembers names an existing member.
-pub fn is_already_member(result: &str) -> bool {
-    result.to_ascii_lowercase().contains("already a member")
-}
-
-/// True for a ProcessingResult that refuses an invitation or a deletion because the account
-/// belongs to the administrator's organization (such members are added and removed, never
-/// invited or deleted).
-pub fn is_organization_refusal(result: &str) -> bool {
-    result.to_ascii_lowercase().contains("organization")
 }

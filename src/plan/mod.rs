@@ -22,10 +22,10 @@ mod tests;
 pub use decision::{Action, RegionDecision, Verdict, Wait};
 pub use facts::{
     ActionKind, ErrorClass, Failure, MemberState, Observed, ObservedMember, OrganizationRole, Ownership, Policy,
-    RegionFacts, Spec,
+    Refusal, RegionFacts, Spec,
 };
 pub use live::reinvite_backoff;
-pub use messages::{failure_verdict, is_already_member, is_organization_refusal};
+pub use messages::failure_verdict;
 pub use outcome::{Outcome, fold};
 pub use ownership::{Claim, handover, ownership, with_journal_claim};
 pub use summary::{Requeue, TERMINAL_BACKOFF_CAP, TRANSIENT_BACKOFF_CAP, member_status_summary};

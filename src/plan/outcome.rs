@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::facts::{ActionKind, Failure, Observed, ObservedMember, OrganizationRole, RegionFacts};
-use super::messages::is_already_member;
+use super::facts::{ActionKind, Failure, Observed, ObservedMember, OrganizationRole, Refusal, RegionFacts};
 use super::ownership;
 
 /// How one action ended for one account.
@@ -25,8 +24,9 @@ pub fn fold(facts: &mut RegionFacts, kind: ActionKind, outcome: Outcome, now: Da
         Outcome::Read(observed) => facts.observed = observed,
         Outcome::Failed(Failure::Unprocessed {
             kind: ActionKind::Create,
-            result,
-        }) if is_already_member(&result) => {
+            refusal: Refusal::AlreadyMember,
+            ..
+        }) => {
             // The member exists after all: read it and carry on from what AWS reports.
             ownership::on_already_member(facts);
             facts.observed = Observed::NotRead;

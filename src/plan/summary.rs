@@ -178,7 +178,7 @@ fn synced_condition(decisions: &[RegionDecision]) -> DesiredCondition {
                     Failure::Aws {
                         kind, code, message, ..
                     } => format!("{region}: {} failed: {code}: {message}", kind.operation()),
-                    Failure::Unprocessed { kind, result } => {
+                    Failure::Unprocessed { kind, result, .. } => {
                         format!("{region}: {} unprocessed: {result}", kind.operation())
                     }
                 })
@@ -215,12 +215,15 @@ fn joined(decisions: &[&RegionDecision]) -> String {
 }
 
 fn requeue(decisions: &[RegionDecision], policy: &Policy) -> Requeue {
-    let retrying: Vec<_> = decisions.iter().filter(|d| d.verdict.wait == Wait::Retry).collect();
+    let retrying: Vec<bool> = decisions
+        .iter()
+        .filter_map(|d| match d.verdict.wait {
+            Wait::Retry { transient } => Some(transient),
+            _ => None,
+        })
+        .collect();
     if !retrying.is_empty() {
-        let transient = retrying
-            .iter()
-            .all(|d| matches!(d.verdict.reason, Reason::Throttled | Reason::AwsError));
-        let cap = if transient {
+        let cap = if retrying.iter().all(|transient| *transient) {
             TRANSIENT_BACKOFF_CAP
         } else {
             TERMINAL_BACKOFF_CAP

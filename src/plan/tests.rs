@@ -345,6 +345,7 @@ fn live_rows() -> Vec<Row> {
                     kind: Invite,
                     result: "The request is rejected because organization member accounts do not receive invitations."
                         .into(),
+                    refusal: Refusal::OrganizationAccount,
                 },
             ),
             Some(Create),
@@ -413,6 +414,7 @@ fn live_rows() -> Vec<Row> {
                 Failure::Unprocessed {
                     kind: Create,
                     result: "member of another master".into(),
+                    refusal: Refusal::OtherAdministrator,
                 },
             ),
             None,
@@ -603,6 +605,7 @@ fn cleanup_rows() -> Vec<Row> {
                 Failure::Unprocessed {
                     kind: Delete,
                     result: "organization account".into(),
+                    refusal: Refusal::OrganizationAccount,
                 },
             ),
             None,
@@ -617,6 +620,7 @@ fn cleanup_rows() -> Vec<Row> {
                 Failure::Unprocessed {
                     kind: Delete,
                     result: "The request is rejected because the member account must be disassociated first.".into(),
+                    refusal: Refusal::Other,
                 },
             ),
             None,
@@ -723,6 +727,7 @@ fn processing_result_is_kept_verbatim_and_cleared_on_success() {
         Failure::Unprocessed {
             kind: ActionKind::Create,
             result: text.into(),
+            refusal: Refusal::Other,
         },
     );
     let d = live::decide(&spec(), &f, &Policy::default(), now());
@@ -746,7 +751,7 @@ fn fold_turns_already_member_into_a_reread_and_invite_into_invited() {
     fold(
         &mut f,
         ActionKind::Create,
-        Outcome::Failed(Failure::Unprocessed { kind: ActionKind::Create, result: "The request is rejected because the given account ID is already a member or associated member of the current account.".into() }),
+        Outcome::Failed(Failure::Unprocessed { kind: ActionKind::Create, result: "The request is rejected because the given account ID is already a member or associated member of the current account.".into(), refusal: Refusal::AlreadyMember }),
         now(),
     );
     assert_eq!(f.observed, Observed::NotRead);
@@ -784,6 +789,7 @@ fn already_member_after_a_fresh_claim_withdraws_the_claim() {
         Outcome::Failed(Failure::Unprocessed {
             kind: ActionKind::Create,
             result: "The request is rejected because the given account ID is already a member or associated member of the current account.".into(),
+            refusal: Refusal::AlreadyMember,
         })
     };
     let read_back = |mut f: RegionFacts, spec: &Spec| {
@@ -833,6 +839,7 @@ fn refused_invitation_after_an_unread_create_reads_the_member() {
         Outcome::Failed(Failure::Unprocessed {
             kind: ActionKind::Invite,
             result: "already a member of an organization".into(),
+            refusal: Refusal::OrganizationAccount,
         })
     };
     let mut f = facts(Observed::Absent, managed(0));
@@ -1071,6 +1078,7 @@ fn a_certainly_failed_create_withdraws_the_claim_and_an_unknown_one_keeps_it() {
             Failure::Unprocessed {
                 kind: ActionKind::Create,
                 result: "The request is rejected because the email address is invalid.".into(),
+                refusal: Refusal::Other,
             },
             true,
         ),
@@ -1288,4 +1296,61 @@ fn ownership_protocol_table() {
     assert!(journaled.managed && journaled.region == "eu-west-1");
     let journaled = ownership::with_journal_claim("us-east-1", managed(2));
     assert_eq!(journaled.reinvites, 2, "the rest of the record is kept");
+}
+
+/// Transient or terminal is decided once, by the error class: throttling, a 5xx and an
+/// answer not understood back off briefly; everything that needs a fix, and every refusal
+/// of an account, backs off longer (and is still retried).
+#[test]
+fn each_failure_backs_off_by_whether_it_passes_on_its_own() {
+    let policy = Policy::default();
+    let cases = [
+        (ErrorClass::Throttled, TRANSIENT_BACKOFF_CAP),
+        (ErrorClass::Transient, TRANSIENT_BACKOFF_CAP),
+        (ErrorClass::Other, TRANSIENT_BACKOFF_CAP),
+        (ErrorClass::AccessDenied, TERMINAL_BACKOFF_CAP),
+        (ErrorClass::NotSubscribed, TERMINAL_BACKOFF_CAP),
+        (ErrorClass::InvalidInput, TERMINAL_BACKOFF_CAP),
+        (ErrorClass::Unsupported, TERMINAL_BACKOFF_CAP),
+        (ErrorClass::Credentials, TERMINAL_BACKOFF_CAP),
+    ];
+    for (class, cap) in cases {
+        let f = failed(facts(Observed::Absent, None), aws(ActionKind::Create, class, "Code"));
+        let p = plan(&spec(), &[f], &policy, now());
+        assert_eq!(p.requeue, Requeue::Backoff { cap }, "{class:?}");
+    }
+    let refused = Failure::Unprocessed {
+        kind: ActionKind::Create,
+        result: "member of another master".into(),
+        refusal: Refusal::OtherAdministrator,
+    };
+    let p = plan(
+        &spec(),
+        &[failed(facts(Observed::Absent, None), refused)],
+        &policy,
+        now(),
+    );
+    assert_eq!(
+        p.requeue,
+        Requeue::Backoff {
+            cap: TERMINAL_BACKOFF_CAP
+        }
+    );
+    // One transient region and one terminal one: the longer backoff.
+    let mut east = failed(
+        facts(Observed::Absent, None),
+        aws(ActionKind::Create, ErrorClass::Throttled, "T"),
+    );
+    east.region = "us-east-2".into();
+    let west = failed(
+        facts(Observed::Absent, None),
+        aws(ActionKind::Create, ErrorClass::AccessDenied, "A"),
+    );
+    let p = plan(&spec(), &[east, west], &policy, now());
+    assert_eq!(
+        p.requeue,
+        Requeue::Backoff {
+            cap: TERMINAL_BACKOFF_CAP
+        }
+    );
 }

@@ -19,10 +19,9 @@ use super::observe::{CallObserver, observe};
 use super::ratelimit::RateLimiter;
 use super::sweep::{Roster, list_region};
 use super::window;
-use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome};
+use super::words;
+use crate::plan::{ActionKind, ErrorClass, Failure, Observed, Outcome, Refusal};
 
-/// ProcessingResult AWS uses for entries past the 50th of one CreateMembers call.
-const OVERFLOW: &str = "maximum number of results exceeded";
 /// How often an overflowed account is put back into a later batch before giving up.
 const MAX_REQUEUES: u8 = 5;
 
@@ -323,7 +322,7 @@ async fn execute(
     )
     .await;
     match result {
-        Err(e) if kind == ActionKind::Get && ids.len() > 1 && e.code == "BadRequestException" => {
+        Err(e) if kind == ActionKind::Get && ids.len() > 1 && words::is_missing_member_error(&e.code) => {
             // Real AWS fails a whole GetMembers when one account was deleted: ask one by one.
             for request in batch {
                 let single = vec![request.account_id.clone()];
@@ -342,13 +341,13 @@ async fn execute(
                     request.requeues += 1;
                     requeue_or_fail(requeue, request, internal(kind, STOPPED));
                 } else {
-                    let _ = request.reply.send(aws_failure(kind, &e));
+                    let _ = request.reply.send(Outcome::Failed(e.clone().into_failure(kind)));
                 }
             }
         }
         Err(e) => {
             for request in batch {
-                let _ = request.reply.send(aws_failure(kind, &e));
+                let _ = request.reply.send(Outcome::Failed(e.clone().into_failure(kind)));
             }
         }
         Ok(Answer::Read(read)) => {
@@ -370,25 +369,15 @@ async fn execute(
     }
 }
 
-/// The failure each caller of a failed `kind` call gets.
-fn aws_failure(kind: ActionKind, e: &AwsError) -> Outcome {
-    Outcome::Failed(Failure::Aws {
-        kind,
-        class: e.class,
-        code: e.code.clone(),
-        message: e.message.clone(),
-    })
-}
-
 /// Tells the roster which accounts exist now: created, or refused as already members.
 fn remember_creates(inner: &Inner, region: &str, ids: &[String], unprocessed: &[Unprocessed]) {
     let mut roster = crate::sync::lock(&inner.roster);
     let mut created = Vec::new();
     for id in ids {
         let refusal = unprocessed.iter().find(|u| u.account_id.as_ref() == Some(id));
-        match refusal.map(|u| u.processing_result.as_deref().unwrap_or_default()) {
+        match refusal.map(|u| words::refusal(u.processing_result.as_deref().unwrap_or_default())) {
             None => created.push(id.as_str()),
-            Some(result) if crate::plan::is_already_member(result) => roster.exists(region, id),
+            Some(Refusal::AlreadyMember) => roster.exists(region, id),
             Some(_) => {}
         }
     }
@@ -428,8 +417,8 @@ async fn call(
 /// What a GetMembers answer says about one account: listed, unprocessed (not a member), or absent.
 fn read_outcome(account_id: &str, answer: Result<ReadResult, AwsError>) -> Outcome {
     match answer {
-        Err(e) if e.code == "BadRequestException" => Outcome::Read(Observed::Absent),
-        Err(e) => aws_failure(ActionKind::Get, &e),
+        Err(e) if words::is_missing_member_error(&e.code) => Outcome::Read(Observed::Absent),
+        Err(e) => Outcome::Failed(e.into_failure(ActionKind::Get)),
         Ok(read) => match read.members.iter().find(|m| m.account_id == account_id) {
             Some(m) => Outcome::Read(Observed::Member(m.member.clone())),
             None => Outcome::Read(Observed::Absent),
@@ -456,14 +445,14 @@ fn reply_writes(
             .processing_result
             .clone()
             .unwrap_or_else(|| "AWS gave no ProcessingResult".into());
-        if result.to_ascii_lowercase().contains(OVERFLOW) && request.requeues < MAX_REQUEUES {
+        let refusal = words::refusal(&result);
+        let failure = Failure::Unprocessed { kind, result, refusal };
+        if refusal == Refusal::Overflow && request.requeues < MAX_REQUEUES {
             request.requeues += 1;
-            requeue_or_fail(requeue, request, Failure::Unprocessed { kind, result });
+            requeue_or_fail(requeue, request, failure);
             continue;
         }
-        let _ = request
-            .reply
-            .send(Outcome::Failed(Failure::Unprocessed { kind, result }));
+        let _ = request.reply.send(Outcome::Failed(failure));
     }
 }
 

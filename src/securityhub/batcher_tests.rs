@@ -224,7 +224,8 @@ async fn unprocessed_entries_go_back_to_their_own_caller() {
                 *o,
                 Outcome::Failed(Failure::Unprocessed {
                     kind: ActionKind::Create,
-                    result: text.into()
+                    result: text.into(),
+                    refusal: crate::plan::Refusal::AlreadyMember,
                 })
             );
         } else {

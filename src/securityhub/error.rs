@@ -4,7 +4,8 @@
 use aws_sdk_securityhub::config::http::HttpResponse;
 use aws_sdk_securityhub::error::{ProvideErrorMetadata, SdkError};
 
-use crate::plan::ErrorClass;
+use super::words::classify_code;
+use crate::plan::{ActionKind, ErrorClass, Failure};
 
 /// A failed AWS call.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +22,16 @@ impl AwsError {
             class,
             code: code.into(),
             message: message.into(),
+        }
+    }
+
+    /// What a caller of a failed `kind` call learns.
+    pub fn into_failure(self, kind: ActionKind) -> Failure {
+        Failure::Aws {
+            kind,
+            class: self.class,
+            code: self.code,
+            message: self.message,
         }
     }
 
@@ -76,33 +87,6 @@ impl AwsError {
             s if s >= 500 => Self::new(ErrorClass::Transient, format!("HTTP{status}"), message),
             _ => Self::new(ErrorClass::Other, format!("HTTP{status}"), message),
         }
-    }
-}
-
-/// Classifies by AWS error code first (real AWS does not always use the modelled status).
-pub fn classify_code(code: &str, message: &str, status: u16) -> ErrorClass {
-    match code {
-        "LimitExceededException"
-        | "ThrottlingException"
-        | "TooManyRequestsException"
-        | "Throttling"
-        | "RequestLimitExceeded" => ErrorClass::Throttled,
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => ErrorClass::AccessDenied,
-        "InvalidAccessException" if message.to_ascii_lowercase().contains("not subscribed") => {
-            ErrorClass::NotSubscribed
-        }
-        "InvalidAccessException" => ErrorClass::AccessDenied,
-        "InvalidInputException" | "ValidationException" | "SerializationException" => ErrorClass::InvalidInput,
-        "InternalException" | "InternalFailure" | "ServiceUnavailable" | "InternalServerError" => ErrorClass::Transient,
-        "UnrecognizedClientException"
-        | "InvalidClientTokenId"
-        | "ExpiredTokenException"
-        | "ExpiredToken"
-        | "SignatureDoesNotMatch"
-        | "IncompleteSignature"
-        | "MissingAuthenticationToken" => ErrorClass::Credentials,
-        _ if status >= 500 => ErrorClass::Transient,
-        _ => ErrorClass::Other,
     }
 }
 

@@ -13,12 +13,14 @@ mod ratelimit;
 mod sdk;
 mod sweep;
 mod window;
+mod words;
 
 pub use accept::{AcceptOutcome, MemberSide, SdkMemberSide};
 pub use api::{MemberRecord, MembershipApi, ReadResult, Unprocessed};
 pub use batcher::{BatchConfig, Batcher, Promise};
-pub use error::{AwsError, classify_code};
+pub use error::AwsError;
 pub use observe::{CallObserver, observe, observe_with, outcome};
 pub use organization::OrganizationRoles;
 pub use ratelimit::RateLimiter;
 pub use sdk::{SdkMembership, load_sdk_config};
+pub use words::{classify_code, refusal};

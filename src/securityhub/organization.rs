@@ -15,6 +15,7 @@ use super::api::MembershipApi;
 use super::error::AwsError;
 use super::observe::{CallObserver, observe};
 use super::ratelimit::RateLimiter;
+use super::words;
 use crate::plan::OrganizationRole;
 
 /// How long a definite answer is trusted (delegations change rarely; a wrong guess only
@@ -77,12 +78,7 @@ fn ttl(role: OrganizationRole) -> Duration {
 pub fn role_from(answer: Result<OrganizationRole, AwsError>) -> OrganizationRole {
     match answer {
         Ok(role) => role,
-        Err(e)
-            if e.code == "InvalidAccessException"
-                && e.message.to_ascii_lowercase().contains("not an administrator") =>
-        {
-            OrganizationRole::NotAdministrator
-        }
+        Err(e) if words::is_not_organization_administrator(&e.code, &e.message) => OrganizationRole::NotAdministrator,
         Err(e) => {
             tracing::debug!(code = %e.code, message = %e.message, "organization role unknown");
             OrganizationRole::Unknown
