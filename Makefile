@@ -94,10 +94,11 @@ e2e:
 	SHO_CONTROLPLANE_DIR=$(CONTROLPLANE) SHO_IMAGE_BINARY=target/release/securityhub-operator \
 	  $(CARGO) test --test node_e2e -- --nocapture
 
-## lint: formatting and clippy with warnings as errors
+## lint: formatting, clippy with warnings as errors, and actionlint on .github/workflows
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	scripts/actionlint.sh
 
 ## controlplane: build (or find cached) etcd, kube-apiserver, kubectl, helm
 controlplane:
