@@ -232,6 +232,55 @@ async fn the_chart_runs_on_a_node() -> Result<(), Error> {
     the_pod_runs_confined(&node, &client).await?;
     upgrade_rolls_the_pods_and_writes_nothing(&node, &client, &emulator).await?;
     uninstall_keeps_the_crd_and_the_members(&node, &client).await?;
+    drop(emulator);
+    let stopping = Instant::now();
+    drop(node);
+    eprintln!("node cluster down in {:.1} s", stopping.elapsed().as_secs_f64());
+    nothing_left_on_the_host(&dir)?;
+    Ok(())
+}
+
+/// After `node.sh down`: no bridge, no rule, no process, no cgroup, no mount and no
+/// directory of the node's is left on the host.
+fn nothing_left_on_the_host(state: &Path) -> Result<(), Error> {
+    let run = |program: &str, args: &[&str]| -> Result<String, Error> {
+        let out = std::process::Command::new(program).args(args).output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert!(!run("ip", &["link", "show"])?.contains("sho0"), "the bridge is gone");
+    assert!(
+        !run("iptables", &["-t", "nat", "-S"])?.contains("sho-node"),
+        "the DNAT rule is gone"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for dir in [
+        "/run/containerd",
+        "/var/lib/kubelet",
+        "/var/lib/cni",
+        "/var/log/pods",
+        "/var/log/containers",
+    ] {
+        assert!(
+            !mounts.contains(&format!(" {dir} ")),
+            "{dir} is not mounted on the host"
+        );
+    }
+    assert!(operator_pids()?.is_empty(), "no operator pod process is left");
+    let comms = run("ps", &["-e", "-o", "comm="])?;
+    for name in [
+        "kubelet",
+        "containerd",
+        "containerd-shim",
+        "kube-apiserver",
+        "kube-scheduler",
+    ] {
+        assert!(!comms.lines().any(|c| c.trim() == name), "no {name} process is left");
+    }
+    let cgroups = std::fs::read_dir("/sys/fs/cgroup")?
+        .filter_map(Result::ok)
+        .any(|controller| controller.path().join("kubepods").exists());
+    assert!(!cgroups, "no kubepods cgroup is left");
+    assert!(!state.exists(), "{} is removed", state.display());
     Ok(())
 }
 
