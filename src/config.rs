@@ -27,12 +27,12 @@ pub struct RunArgs {
     pub watch_namespaces: Vec<String>,
 
     /// Resync period for members in their end state (drift detection).
-    #[arg(long, env = "SHO_RESYNC_ENABLED", default_value = "1h", value_parser = parse_duration)]
-    pub resync_enabled: Duration,
+    #[arg(long = "resync-enabled", env = "SHO_RESYNC_ENABLED", default_value = "1h", value_parser = parse_duration)]
+    pub resync_period_enabled: Duration,
 
     /// Resync period while waiting (invitations, conflicts, existing members).
-    #[arg(long, env = "SHO_RESYNC_PENDING", default_value = "5m", value_parser = parse_duration)]
-    pub resync_pending: Duration,
+    #[arg(long = "resync-pending", env = "SHO_RESYNC_PENDING", default_value = "5m", value_parser = parse_duration)]
+    pub resync_period_pending: Duration,
 
     /// First wait before re-inviting a Resigned member (reinvite: Always); doubles per try up to 24h.
     #[arg(long, env = "SHO_REINVITE_BACKOFF", default_value = "15m", value_parser = parse_duration)]
@@ -116,8 +116,8 @@ impl RunArgs {
     pub fn policy(&self) -> Policy {
         Policy {
             dry_run: self.dry_run,
-            resync_enabled: self.resync_enabled,
-            resync_pending: self.resync_pending,
+            resync_period_enabled: self.resync_period_enabled,
+            resync_period_pending: self.resync_period_pending,
             reinvite_backoff: self.reinvite_backoff,
             reinvite_backoff_cap: Duration::from_secs(24 * 3600),
         }

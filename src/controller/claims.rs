@@ -12,28 +12,28 @@ use super::error::Error;
 use super::journal::Entry;
 use super::status::{Written, write_status};
 use crate::api::{RegionStatus, SecurityHubMember, SecurityHubMemberStatus};
-use crate::plan::{Claim, Plan, RegionFacts, handover, ownership, with_journal_claim};
+use crate::plan::{Contender, Plan, RegionFacts, handover, ownership, with_journal_claim};
 
 /// A region's facts with what ownership decides: its owner among every resource naming the
-/// account (`claims`: this resource's own, and all), this resource's record there (status,
+/// account (`contenders`: this resource, and all), this resource's record there (status,
 /// or a journal entry that status does not show yet) and the hand-over state.
 pub fn region_facts(
     ctx: &Context,
     obj: &SecurityHubMember,
-    (me, all): (&Claim, &[Claim]),
+    (me, all): (&Contender, &[Contender]),
     region: &str,
     desired: bool,
     mut previous: Option<RegionStatus>,
 ) -> RegionFacts {
-    let claim = Claim {
+    let here = Contender {
         regions: vec![region.to_string()],
         ..me.clone()
     };
-    let owner = ownership(&claim, region, all);
+    let owner = ownership(&here, region, all);
     if journaled(ctx, obj, region) {
         previous = Some(with_journal_claim(region, previous));
     }
-    let (inherits, owner_holds) = handover(&claim, region, all, &owner);
+    let (inherits, owner_holds) = handover(&here, region, all, &owner);
     let mut f = RegionFacts::new(region, desired, owner, previous);
     f.inherits = inherits;
     f.owner_holds = owner_holds;
@@ -164,10 +164,10 @@ pub async fn release_unrecorded(
 }
 
 /// After a status write that records every claim this resource holds: its journal entries
-/// are settled.
-pub fn settle(ctx: &Context, obj: &SecurityHubMember) {
+/// are closed (status holds them now).
+pub fn close_recorded(ctx: &Context, obj: &SecurityHubMember) {
     if let (Some(journal), Some(uid)) = (&ctx.journal, obj.uid()) {
-        journal.settle(&uid);
+        journal.close(&uid);
     }
 }
 

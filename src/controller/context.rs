@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::journal::Journal;
 use crate::api::SecurityHubMember;
-use crate::plan::{Claim, Policy};
+use crate::plan::{Contender, Policy};
 use crate::securityhub::{Batcher, MemberSide, OrganizationRoles};
 use crate::sync::lock;
 use crate::telemetry::Metrics;
@@ -86,17 +86,18 @@ impl Context {
         super::all_synced(&self.stores).await
     }
 
-    /// Every resource claiming `account_id`, from all caches.
-    pub fn claims_on(&self, account_id: &str) -> Vec<Claim> {
+    /// Every resource naming `account_id`, from all caches.
+    pub fn contenders_for(&self, account_id: &str) -> Vec<Contender> {
         self.stores
             .iter()
             .flat_map(|s| s.state_filter(|o| o.spec.account_id == account_id))
-            .map(|o| self.claim_of(&o))
+            .map(|o| self.contender_of(&o))
             .collect()
     }
 
-    pub fn claim_of(&self, obj: &SecurityHubMember) -> Claim {
-        Claim {
+    /// What ownership reads of `obj`.
+    pub fn contender_of(&self, obj: &SecurityHubMember) -> Contender {
+        Contender {
             namespace: obj.namespace().unwrap_or_default(),
             name: obj.name_any(),
             created: obj.metadata.creation_timestamp.clone(),

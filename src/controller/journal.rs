@@ -8,7 +8,7 @@
 //! claimed this region"; it stays true until a status write records the region. So an entry
 //! is taken out durably (the ConfigMap patched, or deleted) before a status write records the
 //! region as not ours or drops it; an entry whose status records the claim may linger in its
-//! ConfigMap until the group's last entry settles, and saying "ours" again does no harm.
+//! ConfigMap until the group's last entry closes, and saying "ours" again does no harm.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,10 +44,23 @@ pub struct Entry {
 #[error("claim journal: {0}")]
 pub struct JournalError(String);
 
-/// (uid, region).
-type Key = (String, String);
+/// A resource (by uid) and a region: what one entry claims.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    uid: String,
+    region: String,
+}
 
-/// What the journal's ConfigMaps hold, by (uid, region).
+impl Key {
+    fn new(uid: &str, region: &str) -> Self {
+        Self {
+            uid: uid.to_string(),
+            region: region.to_string(),
+        }
+    }
+}
+
+/// What the journal's ConfigMaps hold, by resource and region.
 #[derive(Default, Debug)]
 struct Entries {
     /// Claims no status write has recorded yet, and the ConfigMap holding each.
@@ -74,7 +87,7 @@ impl Entries {
         let mut empty = Vec::new();
         for e in entries {
             *self.open.entry(name.to_string()).or_default() += 1;
-            let key = (e.uid.clone(), e.region.clone());
+            let key = Key::new(&e.uid, &e.region);
             if let Some(old) = self.claims.insert(key.clone(), name.to_string()) {
                 self.lingering.entry(key).or_default().insert(old.clone());
                 empty.extend(self.release(&old));
@@ -85,7 +98,7 @@ impl Entries {
 
     /// Whether `uid` holds an open claim on `region`.
     fn claimed(&self, uid: &str, region: &str) -> bool {
-        self.claims.contains_key(&(uid.to_string(), region.to_string()))
+        self.claims.contains_key(&Key::new(uid, region))
     }
 
     /// The regions `uid` has an entry for in some ConfigMap, open or lingering.
@@ -94,21 +107,21 @@ impl Entries {
             .claims
             .keys()
             .chain(self.lingering.keys())
-            .filter(|(u, _)| u == uid)
-            .map(|(_, r)| r.clone())
+            .filter(|k| k.uid == uid)
+            .map(|k| k.region.clone())
             .collect();
         regions.sort();
         regions.dedup();
         regions
     }
 
-    /// Status records the open claims for which `recorded(uid, region)` is true: they only
-    /// linger now. Returns the ConfigMaps left with no open claim.
-    fn settle(&mut self, mut recorded: impl FnMut(&str, &str) -> bool) -> Vec<String> {
+    /// Closes the open claims for which `recorded(uid, region)` is true (status records
+    /// them): they only linger now. Returns the ConfigMaps left with no open claim.
+    fn close(&mut self, mut recorded: impl FnMut(&str, &str) -> bool) -> Vec<String> {
         let done: Vec<(Key, String)> = self
             .claims
             .iter()
-            .filter(|((uid, region), _)| recorded(uid, region))
+            .filter(|(k, _)| recorded(&k.uid, &k.region))
             .map(|(k, n)| (k.clone(), n.clone()))
             .collect();
         let mut empty = Vec::new();
@@ -125,7 +138,7 @@ impl Entries {
     fn withdraw(&mut self, uid: &str, regions: &[String]) -> Removal {
         let mut removal = Removal::default();
         for region in regions {
-            let key = (uid.to_string(), region.clone());
+            let key = Key::new(uid, region);
             let mut names: HashSet<String> = self.lingering.remove(&key).unwrap_or_default();
             if let Some(name) = self.claims.remove(&key) {
                 names.insert(name.clone());
@@ -205,7 +218,7 @@ struct Inner {
     entries: Mutex<Entries>,
 }
 
-/// The journal: `record` before a create, `settle` after the final status write.
+/// The journal: `record` before a create, `close` after the final status write.
 pub struct Journal {
     inner: Arc<Inner>,
     requests: mpsc::UnboundedSender<Request>,
@@ -273,8 +286,8 @@ impl Journal {
     }
 
     /// The resource's status now records every claim it holds: its entries may go.
-    pub fn settle(&self, uid: &str) {
-        let empty = lock(&self.inner.entries).settle(|u, _| u == uid);
+    pub fn close(&self, uid: &str) {
+        let empty = lock(&self.inner.entries).close(|u, _| u == uid);
         delete(&self.inner.api, empty);
     }
 
@@ -307,11 +320,11 @@ impl Journal {
         Ok(())
     }
 
-    /// Settles open claims whose resource is gone or whose status records them: `managed(uid)`
+    /// Closes open claims whose resource is gone or whose status records them: `managed(uid)`
     /// gives the regions the resource's status records as its own, `None` when it is gone.
     pub fn collect_garbage(&self, managed: impl Fn(&str) -> Option<Vec<String>>) {
         let empty = lock(&self.inner.entries)
-            .settle(|uid, region| managed(uid).is_none_or(|regions| regions.iter().any(|r| r == region)));
+            .close(|uid, region| managed(uid).is_none_or(|regions| regions.iter().any(|r| r == region)));
         delete(&self.inner.api, empty);
     }
 }
@@ -325,7 +338,7 @@ fn delete(api: &Api<ConfigMap>, names: Vec<String>) {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => tracing::warn!(configmap = %name, error = %e, "cannot delete a settled claim journal"),
+                Err(e) => tracing::warn!(configmap = %name, error = %e, "cannot delete a closed claim journal"),
             }
         });
     }
@@ -430,20 +443,20 @@ mod tests {
         assert!(e.claimed("u", "us-east-1"), "whatever the resource's version now");
         assert!(!e.claimed("u", "eu-west-1"));
         assert!(!e.claimed("v", "us-east-1"));
-        assert_eq!(e.settle(|u, _| u == "u"), vec!["cm-1".to_string()]);
+        assert_eq!(e.close(|u, _| u == "u"), vec!["cm-1".to_string()]);
         assert!(!e.claimed("u", "us-east-1"));
     }
 
     #[test]
-    fn a_configmap_is_released_when_its_last_open_claim_settles() {
+    fn a_configmap_is_released_when_its_last_open_claim_closes() {
         let mut e = Entries::default();
         e.insert("cm-1", &[entry("a", "us-east-1", "1"), entry("b", "us-east-1", "1")]);
         e.insert("cm-2", &[entry("c", "us-east-1", "1")]);
-        assert_eq!(e.settle(|uid, _| uid == "a"), Vec::<String>::new());
+        assert_eq!(e.close(|uid, _| uid == "a"), Vec::<String>::new());
         assert_eq!(e.held("a"), vec!["us-east-1".to_string()], "still in cm-1");
-        assert_eq!(e.settle(|uid, _| uid == "b"), vec!["cm-1".to_string()]);
+        assert_eq!(e.close(|uid, _| uid == "b"), vec!["cm-1".to_string()]);
         assert!(e.held("a").is_empty(), "gone with cm-1");
-        assert_eq!(e.settle(|_, _| true), vec!["cm-2".to_string()]);
+        assert_eq!(e.close(|_, _| true), vec!["cm-2".to_string()]);
         assert!(e.claims.is_empty() && e.open.is_empty() && e.lingering.is_empty());
     }
 
@@ -456,7 +469,7 @@ mod tests {
             vec!["cm-1".to_string()]
         );
         assert!(e.claimed("a", "us-east-1"));
-        assert_eq!(e.settle(|_, _| true), vec!["cm-2".to_string()]);
+        assert_eq!(e.close(|_, _| true), vec!["cm-2".to_string()]);
     }
 
     /// A withdrawal reaches every ConfigMap holding the entry, open or lingering: one still
@@ -465,7 +478,7 @@ mod tests {
     fn a_withdrawal_takes_the_entry_out_of_every_configmap() {
         let mut e = Entries::default();
         e.insert("cm-1", &[entry("a", "us-east-1", "1"), entry("b", "us-east-1", "1")]);
-        e.settle(|uid, _| uid == "a");
+        e.close(|uid, _| uid == "a");
         e.insert("cm-2", &[entry("a", "eu-west-1", "2")]);
         let removal = e.withdraw("a", &["us-east-1".to_string(), "eu-west-1".to_string()]);
         assert_eq!(

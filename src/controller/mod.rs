@@ -196,7 +196,7 @@ async fn open_journal(args: &RunArgs, client: &Client, metrics: &Arc<Metrics>) -
     }
 }
 
-/// Every few minutes, once the caches are synced, settles journal entries whose resource is
+/// Every few minutes, once the caches are synced, closes journal entries whose resource is
 /// gone or whose status records the claim (a crash after the status write, or a resource
 /// deleted mid-claim).
 async fn collect_journal_garbage(ctx: Arc<Context>) {

@@ -23,7 +23,7 @@ const MAX_ROUNDS: usize = 6;
 
 /// The controller's reconcile function.
 pub async fn reconcile(obj: Arc<SecurityHubMember>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // Ownership is decided among the claims of every watched namespace; a reconcile that ran
+    // Ownership is decided among the resources of every watched namespace; a reconcile that ran
     // while another namespace's cache was still empty would see no older claimant and act as
     // the owner of a member that is not its own.
     if !ctx.caches_synced().await {
@@ -77,8 +77,8 @@ fn initial_facts(obj: &SecurityHubMember, ctx: &Context, deleting: bool) -> Vec<
     let status = obj.status.clone().unwrap_or_default();
     let desired = ctx.regions_of(obj);
     let kept = ctx.kept_regions(obj);
-    let me = ctx.claim_of(obj);
-    let all = ctx.claims_on(&obj.spec.account_id);
+    let me = ctx.contender_of(obj);
+    let all = ctx.contenders_for(&obj.spec.account_id);
     let mut regions: Vec<String> = desired.clone();
     regions.extend(
         status
@@ -181,7 +181,7 @@ async fn apply(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error> 
     let previous = written.status.clone();
     claims::release_unrecorded(ctx, obj, &status).await?;
     write_status(ctx, obj, &mut written, &status).await?;
-    claims::settle(ctx, obj);
+    claims::close_recorded(ctx, obj);
     claims::wake_previous_holders(ctx, obj, &before, &status);
     announce(ctx, obj, &before, &status).await;
     report_aws_errors(ctx, obj, &previous, &status).await;
@@ -214,7 +214,7 @@ async fn cleanup(obj: &SecurityHubMember, ctx: &Context) -> Result<Action, Error
     let status = build_status(obj, &written.status, &planned);
     claims::release_unrecorded(ctx, obj, &status).await?;
     write_status(ctx, obj, &mut written, &status).await?;
-    claims::settle(ctx, obj);
+    claims::close_recorded(ctx, obj);
     announce(ctx, obj, &before, &status).await;
     let message = status
         .conditions

@@ -39,7 +39,7 @@ pub(super) fn decide_cleanup(
             format!(
                 "handing account {acct} in {region} over to SecurityHubMember {owner}, which is older and names it; letting go once its status records the member"
             ),
-            policy.resync_pending,
+            policy.resync_period_pending,
         );
         return RegionDecision::wait(f, conflict_status(f), verdict);
     }
@@ -67,7 +67,7 @@ pub(super) fn decide_cleanup(
         ready: false,
         reason: Reason::Deleting,
         message: m,
-        wait: Wait::Pending(policy.resync_pending),
+        wait: Wait::Pending(policy.resync_period_pending),
     };
     let what = match cause {
         CleanupCause::Deleted => "resource deleted",

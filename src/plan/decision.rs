@@ -153,7 +153,7 @@ pub(super) fn action(spec: &Spec, f: &RegionFacts, kind: ActionKind) -> Action {
 
 /// See [`REREAD`].
 pub(super) fn reread(policy: &Policy) -> Duration {
-    policy.resync_pending.min(REREAD)
+    policy.resync_period_pending.min(REREAD)
 }
 
 /// Whether this reconcile made as many reads of the region as it may.

@@ -25,9 +25,9 @@ pub struct Policy {
     /// Decide and report, but change nothing in AWS.
     pub dry_run: bool,
     /// Resync period once every region is in its end state.
-    pub resync_enabled: Duration,
+    pub resync_period_enabled: Duration,
     /// Resync period while waiting on someone else (an invitation, a conflict).
-    pub resync_pending: Duration,
+    pub resync_period_pending: Duration,
     /// First wait before inviting a Resigned member again (reinvite: Always); doubles per try.
     pub reinvite_backoff: Duration,
     /// Longest wait between re-invitations.
@@ -38,8 +38,8 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             dry_run: false,
-            resync_enabled: Duration::from_secs(3600),
-            resync_pending: Duration::from_secs(300),
+            resync_period_enabled: Duration::from_secs(3600),
+            resync_period_pending: Duration::from_secs(300),
             reinvite_backoff: Duration::from_secs(900),
             reinvite_backoff_cap: Duration::from_secs(24 * 3600),
         }

@@ -35,7 +35,7 @@ fn decide_region(spec: &Spec, f: &RegionFacts, policy: &Policy, now: DateTime<Ut
                 "account {} in {} is managed by SecurityHubMember {owner}, which is older; this resource changes nothing in AWS. Delete this duplicate, or delete {owner} to hand the account over",
                 spec.account_id, f.region
             ),
-            policy.resync_pending,
+            policy.resync_period_pending,
         );
         return RegionDecision::wait(f, conflict_status(f), verdict);
     }
@@ -88,7 +88,7 @@ fn read(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {
     let verdict = waiting(
         Reason::Creating,
         "reading the member from AWS".into(),
-        policy.resync_pending,
+        policy.resync_period_pending,
     );
     let mut get = action(spec, f, ActionKind::Get);
     get.fresh = f.managed();
@@ -113,7 +113,7 @@ fn decide_absent(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecisio
     let verdict = waiting(
         Reason::Creating,
         format!("creating the membership of account {} in {}", spec.account_id, f.region),
-        policy.resync_pending,
+        policy.resync_period_pending,
     );
     let mut status = base_status(f, f.managed() || claim);
     status.member_status = None;
@@ -145,7 +145,7 @@ fn decide_member(
                 "account {} is already a member in {} (status {}) and this resource did not create it; nothing was changed. Set spec.adopt: true to manage it",
                 spec.account_id, f.region, m.status
             ),
-            policy.resync_pending,
+            policy.resync_period_pending,
         );
         return RegionDecision::wait(f, member_status(f, m, false), verdict);
     }
@@ -199,7 +199,7 @@ fn member_step(
             waiting(
                 Reason::Inviting,
                 format!("invitation to account {acct} in {region} sent; waiting for AWS to report it"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         MemberState::Created => (
@@ -207,7 +207,7 @@ fn member_step(
             waiting(
                 Reason::Inviting,
                 format!("inviting account {acct} in {region}"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         MemberState::Invited => invited_step(spec, f, policy),
@@ -218,7 +218,7 @@ fn member_step(
             waiting(
                 Reason::AccountSuspended,
                 format!("account {acct} is suspended in AWS Organizations; nothing can be done until it is reinstated"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         MemberState::Deleted => (
@@ -228,7 +228,7 @@ fn member_step(
                 format!(
                     "account {acct} was deleted as a member in {region} and this resource did not create it; set spec.adopt: true to add it again"
                 ),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         MemberState::Unknown => (
@@ -239,7 +239,7 @@ fn member_step(
                     "AWS reports member status {:?} for account {acct} in {region}, which this operator does not know; nothing was changed",
                     m.status
                 ),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
     }
@@ -253,7 +253,7 @@ fn invited_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
             waiting(
                 Reason::AwaitingAcceptance,
                 format!("accepting the invitation in account {acct} through {}", accept.role_arn),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         Some(_) => (
@@ -272,7 +272,7 @@ fn invited_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
                     "account {acct} is invited in {}; its owner must accept the invitation (or set spec.acceptInvitation)",
                     f.region
                 ),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
     }
@@ -287,7 +287,7 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
                 "account {acct} was removed (disassociated) in {}; reinvite: Never / invite: false, so it is not invited again. Set reinvite: Removed to invite it again",
                 f.region
             ),
-            policy.resync_pending,
+            policy.resync_period_pending,
         );
         return (None, verdict);
     }
@@ -314,7 +314,7 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
                     "account {acct} is an organization account removed in {}; adding it again",
                     f.region
                 ),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         );
     }
@@ -324,7 +324,7 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
             waiting(
                 Reason::Inviting,
                 format!("invited account {acct} again; waiting for AWS to report it"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         );
     }
@@ -333,7 +333,7 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
         waiting(
             Reason::Inviting,
             format!("account {acct} was removed in {}; inviting it again", f.region),
-            policy.resync_pending,
+            policy.resync_period_pending,
         ),
     )
 }
@@ -355,7 +355,7 @@ fn resigned_step(
                 format!(
                     "account {acct} declined the invitation or left in {region}; it is not invited again unless spec.reinvite is Always"
                 ),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         );
     }
@@ -378,7 +378,7 @@ fn resigned_step(
                         due.to_rfc3339(),
                         wait.as_secs()
                     ),
-                    left.min(policy.resync_pending).max(Duration::from_secs(1)),
+                    left.min(policy.resync_period_pending).max(Duration::from_secs(1)),
                 ),
             )
         }
@@ -387,7 +387,7 @@ fn resigned_step(
             waiting(
                 Reason::Resigned,
                 format!("account {acct} resigned in {region}; invited it again"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
         _ => (
@@ -395,7 +395,7 @@ fn resigned_step(
             waiting(
                 Reason::Inviting,
                 format!("account {acct} resigned in {region}; inviting it again (reinvite: Always)"),
-                policy.resync_pending,
+                policy.resync_period_pending,
             ),
         ),
     }

@@ -27,7 +27,7 @@ pub use facts::{
 pub use live::reinvite_backoff;
 pub use messages::failure_verdict;
 pub use outcome::{Outcome, fold};
-pub use ownership::{Claim, handover, ownership, with_journal_claim};
+pub use ownership::{Contender, handover, ownership, with_journal_claim};
 pub use summary::{Requeue, TERMINAL_BACKOFF_CAP, TRANSIENT_BACKOFF_CAP, member_status_summary};
 
 use chrono::{DateTime, Utc};

@@ -8,9 +8,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::facts::{Failure, MemberState, Observed, Ownership, Policy, RegionFacts, Spec};
 use crate::api::RegionStatus;
 
-/// A resource's claim on an account, as read from the cluster cache.
+/// A resource contending for an account: what ownership reads of it from the cluster cache.
+/// (A *claim*, elsewhere, is the durable created-by-us mark in status or the journal.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct Claim {
+pub struct Contender {
     pub namespace: String,
     pub name: String,
     pub created: Option<Time>,
@@ -21,7 +22,7 @@ pub struct Claim {
     pub managed: Vec<String>,
 }
 
-impl Claim {
+impl Contender {
     fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
@@ -32,8 +33,8 @@ impl Claim {
     }
 }
 
-/// Who owns `me`'s account in `region`, among every claim in the cluster (including `me`).
-pub fn ownership(me: &Claim, region: &str, all: &[Claim]) -> Ownership {
+/// Who owns `me`'s account in `region`, among every contender in the cluster (including `me`).
+pub fn ownership(me: &Contender, region: &str, all: &[Contender]) -> Ownership {
     let owner = all
         .iter()
         .filter(|c| c.account_id == me.account_id && c.regions.iter().any(|r| r == region))
@@ -50,8 +51,8 @@ pub fn ownership(me: &Claim, region: &str, all: &[Claim]) -> Ownership {
 /// [`super::RegionFacts`]. The owner inherits a member another claimant records as its own;
 /// the claimant in Conflict keeps its record until the owner's status holds it, so the duty
 /// to clean the member up is never dropped on the way.
-pub fn handover(me: &Claim, region: &str, all: &[Claim], owner: &Ownership) -> (bool, bool) {
-    let records = |c: &Claim| c.account_id == me.account_id && c.managed.iter().any(|r| r == region);
+pub fn handover(me: &Contender, region: &str, all: &[Contender], owner: &Ownership) -> (bool, bool) {
+    let records = |c: &Contender| c.account_id == me.account_id && c.managed.iter().any(|r| r == region);
     match owner {
         Ownership::Owner => (all.iter().any(|c| c.key() != me.key() && records(c)), false),
         Ownership::Conflict { owner } => (false, all.iter().any(|c| &c.key() == owner && records(c))),

@@ -234,7 +234,7 @@ fn requeue(decisions: &[RegionDecision], policy: &Policy) -> Requeue {
         Wait::Pending(after) => Some(after),
         _ => None,
     });
-    Requeue::After(pending.min().unwrap_or(policy.resync_enabled))
+    Requeue::After(pending.min().unwrap_or(policy.resync_period_enabled))
 }
 
 /// "Enabled" when every region agrees, else counts per status ("Enabled 1/2, Invited 1/2").

@@ -869,8 +869,8 @@ fn refused_invitation_after_an_unread_create_reads_the_member() {
     );
 }
 
-fn claim(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Claim {
-    Claim {
+fn contender(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Contender {
+    Contender {
         namespace: ns.into(),
         name: name.into(),
         created: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
@@ -884,8 +884,8 @@ fn claim(ns: &str, name: &str, secs: i64, regions: &[&str]) -> Claim {
 
 #[test]
 fn oldest_claim_owns_each_region() {
-    let old = claim("team-a", "payments", 10, &["us-east-1"]);
-    let young = claim("team-b", "payments", 20, &["us-east-1", "eu-west-1"]);
+    let old = contender("team-a", "payments", 10, &["us-east-1"]);
+    let young = contender("team-b", "payments", 20, &["us-east-1", "eu-west-1"]);
     let all = vec![old.clone(), young.clone()];
     assert_eq!(ownership(&old, "us-east-1", &all), Ownership::Owner);
     assert_eq!(
@@ -896,7 +896,7 @@ fn oldest_claim_owns_each_region() {
     );
     assert_eq!(ownership(&young, "eu-west-1", &all), Ownership::Owner, "per region");
     // Same timestamp: namespace/name decides, stably.
-    let twin = claim("team-0", "x", 10, &["us-east-1"]);
+    let twin = contender("team-0", "x", 10, &["us-east-1"]);
     let all = vec![old.clone(), twin.clone()];
     assert_eq!(
         ownership(&old, "us-east-1", &all),
@@ -905,7 +905,7 @@ fn oldest_claim_owns_each_region() {
         }
     );
     // Another account never conflicts.
-    let mut other = claim("team-c", "y", 1, &["us-east-1"]);
+    let mut other = contender("team-c", "y", 1, &["us-east-1"]);
     other.account_id = "999999999999".into();
     assert_eq!(ownership(&old, "us-east-1", &[other, old.clone()]), Ownership::Owner);
 }
@@ -922,11 +922,11 @@ fn plan_summarises_regions() {
     let ready = p.conditions.iter().find(|c| c.type_ == "Ready").expect("ready");
     assert_eq!(ready.reason, Reason::AwaitingAcceptance);
     assert!(ready.message.contains("eu-west-1"));
-    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_pending));
+    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_period_pending));
     let p = plan(&spec(), &[east], &Policy::default(), now());
     assert!(p.ready);
     assert_eq!(p.member_status.as_deref(), Some("Enabled"));
-    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_enabled));
+    assert_eq!(p.requeue, Requeue::After(Policy::default().resync_period_enabled));
 }
 
 #[test]
@@ -1159,8 +1159,8 @@ fn resigned_without_timestamps_backs_off_from_the_recorded_invitation() {
 /// status holds it, so exactly one resource (the owner) ever has the duty to clean it up.
 #[test]
 fn a_new_owner_inherits_the_member_and_the_duty_to_clean_it_up() {
-    let older = claim("a", "older", 100, &["us-east-1"]);
-    let mut creator = claim("b", "creator", 200, &["us-east-1"]);
+    let older = contender("a", "older", 100, &["us-east-1"]);
+    let mut creator = contender("b", "creator", 200, &["us-east-1"]);
     creator.managed = vec!["us-east-1".into()];
     let all = vec![older.clone(), creator.clone()];
     let owner = ownership(&older, "us-east-1", &all);

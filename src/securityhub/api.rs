@@ -44,7 +44,7 @@ pub trait MembershipApi: Send + Sync + 'static {
     /// Every member, paginated (OnlyAssociated=false when `all`).
     async fn list_members(&self, region: &str, all: bool) -> Result<Vec<MemberRecord>, AwsError>;
     /// Whether `list_members_page` works (the batcher then may sweep instead of reading by 50).
-    fn lists_members(&self) -> bool {
+    fn can_list_member_pages(&self) -> bool {
         false
     }
     /// One ListMembers page (OnlyAssociated=false, 50 per page) and the next page's token.

@@ -258,7 +258,7 @@ fn one_page_sweep(inner: &Inner, region: &str) -> bool {
 const PAGE_READS: usize = 2 * super::sweep::PAGE;
 
 fn sweep_budget(inner: &Inner, region: &str, reads: usize) -> Option<usize> {
-    if !inner.api.lists_members() {
+    if !inner.api.can_list_member_pages() {
         return None;
     }
     crate::sync::lock(&inner.roster).sweep_budget(region, reads, inner.config.max_batch)

@@ -111,7 +111,7 @@ impl MembershipApi for Fake {
     async fn list_members(&self, _region: &str, _all: bool) -> Result<Vec<MemberRecord>, AwsError> {
         Ok(Vec::new())
     }
-    fn lists_members(&self) -> bool {
+    fn can_list_member_pages(&self) -> bool {
         self.listing.is_some()
     }
     async fn list_members_page(

@@ -176,7 +176,7 @@ impl MembershipApi for SdkMembership {
         Ok(unprocessed(out.unprocessed_accounts()))
     }
 
-    fn lists_members(&self) -> bool {
+    fn can_list_member_pages(&self) -> bool {
         true
     }
 
