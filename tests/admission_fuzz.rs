@@ -168,8 +168,7 @@ fn apply_mutation(base: &Value, pointer: &str, value: Option<Value>) -> Result<V
 
 #[tokio::test]
 async fn invalid_manifests_are_refused_with_the_field_named() -> Result<(), Error> {
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     let api: Api<SecurityHubMember> = Api::namespaced(cluster.client().await?, "default");
     let mut cases: Vec<(&str, &str, Option<Value>)> = mutations();
     let mut rng = StdRng::seed_from_u64(30);

@@ -8,135 +8,37 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::Error;
-use support::chaos::{Row, assert_none, panics, pick, record, secret_leaks, set_faults, stop_faults};
+use support::chaos::{
+    Clock, Ending, Row, apply_many, assert_none, converge_bound, finish, panics, pick, record, secret_leaks,
+    set_faults, setup, stop_faults,
+};
 use support::cluster::TestCluster;
 use support::invariants::{Checker, Expect, Ledger};
 use support::scenario::{ADMIN_KEY, Stack, apply_member, aws_client, delete_member, namespace, patch_spec, wait_ready};
 
-/// How long convergence may take once faults stop (generous: 2 shared cores).
-fn converge_bound() -> Duration {
-    pick(Duration::from_secs(150), Duration::from_secs(600))
-}
-
 /// Out-of-band calls act as the administrator with a key the operator does not use.
 const OUT_OF_BAND_KEY: &str = "AKIA111111111111OOBX";
 
-/// Operator flags for fast scenarios, watching `namespaces`.
-fn operator_args(namespaces: &[&str], extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--resync-pending=2s",
-        "--resync-enabled=3s",
-        "--batch-window=50ms",
-        "--reinvite-backoff=1s",
-        "--log-level=info,securityhub_operator=debug",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(namespaces.iter().map(|ns| format!("--watch-namespace={ns}")));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-async fn stack(name: &str, namespaces: &[&str], emulator_args: &[&str], extra: &[&str]) -> Result<Stack, Error> {
+/// A scenario's emulator and operator on the shared cluster, watching `namespaces`.
+async fn stack(name: &str, namespaces: &[&str], emulator_args: &[&str]) -> Result<Stack, Error> {
     let cluster = TestCluster::shared().await?;
     let client = cluster.client().await?;
     for ns in namespaces {
         namespace(&client, ns).await?;
     }
-    let args = operator_args(namespaces, extra);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Stack::start(cluster, name, emulator_args, &args).await
-}
-
-/// `n` members `m-000`.. with accounts `prefix` + index (12 digits).
-async fn apply_many(
-    client: &kube::Client,
-    ns: &str,
-    prefix: &str,
-    n: usize,
-    extra: Value,
-) -> Result<Vec<String>, Error> {
-    let mut accounts = Vec::new();
-    for i in 0..n {
-        let account = format!("{prefix}{i:0width$}", width = 12 - prefix.len());
-        let mut spec = json!({"accountId": account, "regions": ["us-east-1"]});
-        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
-            s.extend(e.clone());
-        }
-        apply_member(client, ns, &format!("m-{i:03}"), spec).await?;
-        accounts.push(account);
-    }
-    Ok(accounts)
-}
-
-/// When the scenario applied its members, and when the checker first found every
-/// invariant holding while faults were still active (if it did).
-struct Clock {
-    started: Instant,
-    first_converged: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Self {
-        Self {
-            started: Instant::now(),
-            first_converged: None,
-        }
-    }
-
-    /// Sleeps `d` while checking every second whether everything already converged.
-    async fn watch(&mut self, stack: &Stack, namespaces: &[&str], ledger: &Ledger, d: Duration) -> Result<(), Error> {
-        let client = TestCluster::shared().await?.client().await?;
-        let checker = Checker::new(client, &stack.emulator, namespaces, ADMIN_KEY);
-        let until = Instant::now() + d;
-        while Instant::now() < until {
-            if self.first_converged.is_none() && checker.check(ledger).await?.is_empty() {
-                self.first_converged = Some(self.started.elapsed());
-            }
-            tokio::time::sleep(Duration::from_secs(1).min(until.saturating_duration_since(Instant::now()))).await;
-        }
-        Ok(())
-    }
-}
-
-/// The end of every scenario: wait for convergence, check invariants and secrets, record.
-async fn finish(
-    scenario: &str,
-    stack: &Stack,
-    namespaces: &[&str],
-    ledger: &Ledger,
-    members: usize,
-    faults: String,
-    clock: Clock,
-) -> Result<(), Error> {
-    let client = TestCluster::shared().await?.client().await?;
-    let checker = Checker::new(client.clone(), &stack.emulator, namespaces, ADMIN_KEY);
-    let (_, mut violations) = checker.wait_converged(ledger, converge_bound()).await?;
-    let converged = clock.first_converged.unwrap_or_else(|| clock.started.elapsed());
-    let log = stack.operator_log();
-    violations.extend(secret_leaks(&client, &log, namespaces).await?);
-    violations.extend(panics(&log));
-    record(Row {
-        scenario,
-        members,
-        faults,
-        converged,
-        violations: violations.len(),
-    })?;
-    assert_none(scenario, &violations)
+    setup(name, namespaces).emulator(emulator_args).stack(cluster).await
 }
 
 #[tokio::test]
 async fn throttling_storm() -> Result<(), Error> {
     let ns = "chaos-throttle";
-    let s = stack("throttle", &[ns], &["--seed", "7", "--auto-accept-after", "500ms"], &[]).await?;
+    let s = stack("throttle", &[ns], &["--seed", "7", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     let n = pick(20, 200);
     let storm = pick(Duration::from_secs(15), Duration::from_secs(120));
@@ -158,31 +60,27 @@ async fn throttling_storm() -> Result<(), Error> {
     let mid = checker.check_safety(&ledger).await?;
     assert_none("throttling storm (mid-storm)", &mid)?;
     clock
-        .watch(&s, &[ns], &ledger, storm.saturating_sub(Duration::from_secs(2)))
+        .watch(&checker, &ledger, storm.saturating_sub(Duration::from_secs(2)))
         .await?;
     let fired = stop_faults(&s.emulator).await?;
-    finish(
-        "Throttling storm (30% LimitExceeded on *)",
-        &s,
-        &[ns],
-        &ledger,
-        n,
-        format!("{fired} LimitExceeded over {} s", storm.as_secs()),
+    finish(Ending {
+        scenario: "Throttling storm (30% LimitExceeded on *)",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[ns],
+        ledger: &ledger,
+        members: n,
+        faults: format!("{fired} LimitExceeded over {} s", storm.as_secs()),
         clock,
-    )
+    })
     .await
 }
 
 #[tokio::test]
 async fn server_errors_and_latency() -> Result<(), Error> {
     let ns = "chaos-5xx";
-    let s = stack(
-        "servererrors",
-        &[ns],
-        &["--seed", "11", "--auto-accept-after", "500ms"],
-        &[],
-    )
-    .await?;
+    let s = stack("servererrors", &[ns], &["--seed", "11", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     let n = pick(12, 60);
     let window = pick(Duration::from_secs(15), Duration::from_secs(90));
@@ -198,24 +96,27 @@ async fn server_errors_and_latency() -> Result<(), Error> {
     .await?;
     let mut clock = Clock::start();
     apply_many(&client, ns, "3200", n, json!({})).await?;
-    clock.watch(&s, &[ns], &Ledger::default(), window).await?;
+    let checker = Checker::new(client.clone(), &s.emulator, &[ns], ADMIN_KEY);
+    clock.watch(&checker, &Ledger::default(), window).await?;
     let fired = stop_faults(&s.emulator).await?;
-    finish(
-        "Server errors and latency (10% InternalException, 5% 503, 1-3 s latency)",
-        &s,
-        &[ns],
-        &Ledger::default(),
-        n,
-        format!("{fired} errors/503s + latency over {} s", window.as_secs()),
+    finish(Ending {
+        scenario: "Server errors and latency (10% InternalException, 5% 503, 1-3 s latency)",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[ns],
+        ledger: &Ledger::default(),
+        members: n,
+        faults: format!("{fired} errors/503s + latency over {} s", window.as_secs()),
         clock,
-    )
+    })
     .await
 }
 
 #[tokio::test]
 async fn operator_killed_five_times() -> Result<(), Error> {
     let ns = "chaos-kill";
-    let s = stack("kill", &[ns], &["--seed", "13", "--auto-accept-after", "500ms"], &[]).await?;
+    let s = stack("kill", &[ns], &["--seed", "13", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     let n = pick(15, 80);
     // Slow writes so that kills land in the middle of a batch.
@@ -243,22 +144,24 @@ async fn operator_killed_five_times() -> Result<(), Error> {
         s.start_operator().await?;
     }
     stop_faults(&s.emulator).await?;
-    finish(
-        "Operator SIGKILLed 5 times (slow writes, mid-batch)",
-        &s,
-        &[ns],
-        &ledger,
-        n,
-        "5 SIGKILL + restarts".into(),
+    finish(Ending {
+        scenario: "Operator SIGKILLed 5 times (slow writes, mid-batch)",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[ns],
+        ledger: &ledger,
+        members: n,
+        faults: "5 SIGKILL + restarts".into(),
         clock,
-    )
+    })
     .await
 }
 
 #[tokio::test]
 async fn out_of_band_changes() -> Result<(), Error> {
     let ns = "chaos-oob";
-    let s = stack("oob", &[ns], &["--seed", "17", "--auto-accept-after", "500ms"], &[]).await?;
+    let s = stack("oob", &[ns], &["--seed", "17", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     let accounts = apply_many(&client, ns, "3400", 5, json!({})).await?;
     patch_spec(&client, ns, "m-003", json!({"reinvite": "Always"})).await?;
@@ -282,28 +185,24 @@ async fn out_of_band_changes() -> Result<(), Error> {
     s.emulator.member_action(&accounts[3], "resign", region).await?;
     ledger.reinvite(&accounts[3], region);
     let clock = Clock::start();
-    finish(
-        "Out-of-band: disassociated, deleted, resigned x2",
-        &s,
-        &[ns],
-        &ledger,
-        5,
-        "4 out-of-band changes".into(),
+    finish(Ending {
+        scenario: "Out-of-band: disassociated, deleted, resigned x2",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[ns],
+        ledger: &ledger,
+        members: 5,
+        faults: "4 out-of-band changes".into(),
         clock,
-    )
+    })
     .await
 }
 
 #[tokio::test]
 async fn bad_input_from_aws_and_past_admission() -> Result<(), Error> {
     let ns = "chaos-badinput";
-    let s = stack(
-        "badinput",
-        &[ns],
-        &["--seed", "19", "--auto-accept-after", "500ms"],
-        &[],
-    )
-    .await?;
+    let s = stack("badinput", &[ns], &["--seed", "19", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     let accounts = apply_many(&client, ns, "3500", 6, json!({})).await?;
     // The administrator itself as a member: AWS refuses it; it must be reported.
@@ -351,15 +250,17 @@ async fn bad_input_from_aws_and_past_admission() -> Result<(), Error> {
     wait_ready(&client, ns, "m-000", "True", "Enabled", converge_bound()).await?;
     let _ = accounts;
     let clock = Clock::start();
-    finish(
-        "Bad input: unknown status, missing fields, malformed JSON, HTML page, empty Unprocessed, self, legacy",
-        &s,
-        &[ns],
-        &ledger,
-        10,
-        format!("{fired} corrupted answers"),
+    finish(Ending {
+        scenario: "Bad input: unknown status, missing fields, malformed JSON, HTML page, empty Unprocessed, self, legacy",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[ns],
+        ledger: &ledger,
+        members: 10,
+        faults: format!("{fired} corrupted answers"),
         clock,
-    )
+    })
     .await
 }
 
@@ -385,13 +286,7 @@ async fn legacy_status(client: &kube::Client, ns: &str, name: &str) -> Result<()
 #[tokio::test]
 async fn multi_tenant_guard_and_watch_namespace() -> Result<(), Error> {
     let (a, b, outside) = ("chaos-tenant-a", "chaos-tenant-b", "chaos-unwatched");
-    let s = stack(
-        "tenants",
-        &[a, b],
-        &["--seed", "23", "--auto-accept-after", "500ms"],
-        &[],
-    )
-    .await?;
+    let s = stack("tenants", &[a, b], &["--seed", "23", "--auto-accept-after", "500ms"]).await?;
     let client = TestCluster::shared().await?.client().await?;
     namespace(&client, outside).await?;
     let clock = Clock::start();
@@ -428,15 +323,17 @@ async fn multi_tenant_guard_and_watch_namespace() -> Result<(), Error> {
         s.emulator.history(ignored).await?.is_empty(),
         "no AWS call for an unwatched resource"
     );
-    finish(
-        "Multi-tenant guard (Conflict, deletion of the intruder) + --watch-namespace",
-        &s,
-        &[a, b],
-        &Ledger::default(),
-        3,
-        "1 takeover attempt".into(),
+    finish(Ending {
+        scenario: "Multi-tenant guard (Conflict, deletion of the intruder) + --watch-namespace",
+        client: client.clone(),
+        stack: &s,
+        extra_log: String::new(),
+        namespaces: &[a, b],
+        ledger: &Ledger::default(),
+        members: 3,
+        faults: "1 takeover attempt".into(),
         clock,
-    )
+    })
     .await?;
 
     // The checker itself: provoke one violation of each invariant and see it reported.
@@ -495,9 +392,11 @@ async fn credentials_missing_expired_wrong_account() -> Result<(), Error> {
     let mut problems = Vec::new();
     for (ns, key, emulator_args, faults, reason) in cases {
         namespace(&client, ns).await?;
-        let args = operator_args(&[ns], &[]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let s = Stack::start_as(cluster, ns, key, &emulator_args, &args).await?;
+        let s = setup(ns, &[ns])
+            .emulator(&emulator_args)
+            .access_key(key)
+            .stack(cluster)
+            .await?;
         let clock = Clock::start();
         set_faults(&s.emulator, faults).await?;
         apply_member(

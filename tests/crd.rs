@@ -6,10 +6,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use securityhub_operator::api::{
@@ -18,22 +16,9 @@ use securityhub_operator::api::{
 use securityhub_operator::controller::status_patch;
 use securityhub_operator::crd::{CRD_PATH, crd_yaml};
 use serde_json::{Value, json};
+use support::scenario::namespace;
+use support::wait::{Found, poll_for};
 use support::{Error, TestCluster};
-
-/// A fresh namespace per test, so tests sharing the cluster never see each other's objects.
-async fn namespace(client: &Client, name: &str) -> Result<(), Error> {
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    Ok(())
-}
 
 fn dynamic_api(client: &Client, ns: &str) -> Api<DynamicObject> {
     let resource = ApiResource::erase::<SecurityHubMember>(&());
@@ -416,19 +401,23 @@ async fn printer_columns_come_back_in_the_table_response() -> Result<(), Error> 
 #[tokio::test]
 async fn kubectl_explain_prints_the_field_description() -> Result<(), Error> {
     let cluster = TestCluster::shared().await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let output = cluster.kubectl(&["explain", "shm.spec.reinvite"])?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if output.status.success() && stdout.contains("When to invite again") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
+    poll_for(
+        "kubectl explain to describe spec.reinvite",
+        Duration::from_secs(30),
+        || async {
+            let output = cluster.kubectl(&["explain", "shm.spec.reinvite"])?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if output.status.success() && stdout.contains("When to invite again") {
+                return Ok(Found::Yes(()));
+            }
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("kubectl explain: {}\n{stdout}\n{stderr}", output.status).into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+            Ok(Found::No(format!(
+                "kubectl explain: {}\n{stdout}\n{stderr}",
+                output.status
+            )))
+        },
+    )
+    .await
 }
 
 /// The samples `make run` applies must pass admission.

@@ -4,12 +4,13 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
+use support::wait::poll_blocking;
 use support::{Error, TestCluster};
 
 /// Alive = exists and is not a zombie (an orphan's zombie may linger if PID 1 does not reap).
@@ -117,13 +118,8 @@ fn children_die_with_a_crashed_test_process() -> Result<(), Error> {
     let pids = [etcd.parse::<u32>()?, apiserver.parse::<u32>()?];
     // abort() skips the exit hook, so the directory stays: clean it up here.
     let _ = std::fs::remove_dir_all(dir);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|&pid| is_alive(pid)) {
-        assert!(
-            Instant::now() < deadline,
-            "still running after the test process died: {pids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
+    let what = format!("{pids:?} to stop after the test process died");
+    poll_blocking(&what, Duration::from_secs(10), || {
+        Ok(!pids.iter().any(|&pid| is_alive(pid)))
+    })
 }

@@ -6,49 +6,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, ListParams};
 use securityhub_operator::api::SecurityHubMember;
 use serde_json::{Value, json};
-use support::{Error, TestCluster, process};
+use support::emulator::EmulatorProcess;
+use support::scenario::{ADMIN_KEY, Setup};
+use support::wait::{Found, poll_for};
+use support::{Error, TestCluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_securityhub-operator");
 const MEMBERS: usize = 300;
 const NAMESPACE: &str = "imported";
-/// The administrator: the emulator maps the access key's 12 digits to the caller account.
-const ACCESS_KEY: &str = "AKIA111111111111EXAM";
-
-/// A child that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        process::stop(&mut self.0, Duration::from_secs(5));
-    }
-}
-
-/// The emulator binary on a free loopback port; returns it and its URL.
-fn start_emulator() -> Result<(Running, String), Error> {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["emulator", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = Running(process::spawn_tied(cmd)?);
-    let stdout = child.0.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or(format!("unexpected first line {line:?}"))?
-        .to_string();
-    Ok((child, url))
-}
 
 fn account(i: usize) -> String {
     format!("{}", 200_000_000_000 + i)
@@ -74,7 +45,7 @@ fn aws_env(cmd: &mut Command, url: &str) {
     cmd.env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_ACCESS_KEY_ID", ADMIN_KEY)
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL_SECURITYHUB", url)
@@ -98,35 +69,9 @@ fn import(url: &str, extra: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-fn start_operator(url: &str, kubeconfig: &Path, log: &Path) -> Result<Running, Error> {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "run",
-        "--metrics-bind-address",
-        "127.0.0.1:0",
-        "--resync-pending",
-        "2s",
-        "--batch-window",
-        "100ms",
-    ])
-    .env("KUBECONFIG", kubeconfig)
-    .env("NO_COLOR", "1")
-    .stdin(Stdio::null())
-    .stdout(std::fs::File::create(log)?)
-    .stderr(std::fs::File::create(log.with_extension("err"))?);
-    aws_env(&mut cmd, url);
-    Ok(Running(process::spawn_tied(cmd)?))
-}
-
 /// Operation -> calls, from the emulator's request log.
-async fn request_counts(http: &reqwest::Client, url: &str) -> Result<Value, Error> {
-    let body: Value = http
-        .get(format!("{url}/_emulator/requests"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(body["counts"].clone())
+async fn request_counts(emulator: &EmulatorProcess) -> Result<Value, Error> {
+    Ok(emulator.get("/_emulator/requests").await?["counts"].clone())
 }
 
 fn calls(counts: &Value, operation: &str) -> u64 {
@@ -137,25 +82,22 @@ fn calls(counts: &Value, operation: &str) -> u64 {
 }
 
 async fn wait_all_ready(api: &Api<SecurityHubMember>) -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
+    poll_for("every imported member Ready", Duration::from_secs(240), || async {
         let list = api.list(&ListParams::default()).await?;
         let ready = list.items.iter().filter(|m| is_ready(m)).count();
         if list.items.len() == MEMBERS && ready == MEMBERS {
-            return Ok(());
+            return Ok(Found::Yes(()));
         }
-        if Instant::now() > deadline {
-            let stuck: Vec<_> = list
-                .items
-                .iter()
-                .filter(|m| !is_ready(m))
-                .take(5)
-                .map(|m| (m.metadata.name.clone(), m.status.clone()))
-                .collect();
-            return Err(format!("{ready}/{} Ready; e.g. {stuck:?}", list.items.len()).into());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        let stuck: Vec<_> = list
+            .items
+            .iter()
+            .filter(|m| !is_ready(m))
+            .take(5)
+            .map(|m| (m.metadata.name.clone(), m.status.clone()))
+            .collect();
+        Ok(Found::No(format!("{ready}/{} Ready; e.g. {stuck:?}", list.items.len())))
+    })
+    .await
 }
 
 fn is_ready(m: &SecurityHubMember) -> bool {
@@ -167,19 +109,11 @@ fn is_ready(m: &SecurityHubMember) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result<(), Error> {
     let started = Instant::now();
-    let (_emulator, url) = start_emulator()?;
-    let http = reqwest::Client::new();
-    let seeded: Value = http
-        .post(format!("{url}/_emulator/members"))
-        .json(&seed())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let emulator = EmulatorProcess::start(&[])?;
+    let url = emulator.url().to_string();
+    let seeded = emulator.post("/_emulator/members", seed()).await?;
     eprintln!("seeded: {seeded}");
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
 
     let yaml = import(&url, &[])?;
     assert_eq!(yaml.matches("\nkind: SecurityHubMember\n").count(), MEMBERS);
@@ -196,7 +130,7 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     assert_eq!(files, MEMBERS + 1, "one file per account and a kustomization.yaml");
     assert!(dir.join("owner-0-example-com.yaml").is_file());
     assert!(dir.join(format!("account-{}.yaml", account(1))).is_file());
-    let counts = request_counts(&http, &url).await?;
+    let counts = request_counts(&emulator).await?;
     assert_eq!(
         counts.as_object().map(|o| o.len()),
         Some(1),
@@ -204,7 +138,7 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     );
     eprintln!("imported twice after {:?}", started.elapsed());
 
-    let operator = start_operator(&url, cluster.kubeconfig_path(), &cluster.dir().join("operator.log"))?;
+    let operator = Setup::new("import").operator_on(&cluster, &url).await?;
     let manifest = cluster.dir().join("imported.yaml");
     std::fs::write(&manifest, &yaml)?;
     let out = cluster.kubectl(&["create", "namespace", NAMESPACE])?;
@@ -216,9 +150,9 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     let api: Api<SecurityHubMember> = Api::namespaced(cluster.client().await?, NAMESPACE);
     let ready = wait_all_ready(&api).await;
     eprintln!("all Ready after {:?}", started.elapsed());
-    drop(operator);
+    operator.stop();
     if let Err(e) = ready {
-        let log = std::fs::read_to_string(cluster.dir().join("operator.err")).unwrap_or_default();
+        let log = operator.log_text();
         let tail: Vec<_> = log.lines().rev().take(30).collect();
         return Err(format!("{e}\noperator log (last lines, newest first):\n{}", tail.join("\n")).into());
     }
@@ -235,7 +169,7 @@ async fn importing_300_members_makes_them_ready_without_a_write_call() -> Result
     );
     assert!(summary.contains("Nothing needs attention."), "{summary}");
 
-    let counts = request_counts(&http, &url).await?;
+    let counts = request_counts(&emulator).await?;
     eprintln!("emulator request counts: {counts}");
     for write in ["CreateMembers", "InviteMembers", "DisassociateMembers", "DeleteMembers"] {
         assert_eq!(calls(&counts, write), 0, "{write} was called: {counts}");

@@ -18,7 +18,8 @@ use serde_json::json;
 use support::Error;
 use support::emulator::{EmulatorProcess, operator_binary};
 use support::node::NodeCluster;
-use support::scenario::{ADMIN_KEY, apply_member, namespace, poll, wait_ready};
+use support::scenario::{ADMIN_KEY, apply_member, namespace, wait_ready};
+use support::wait::poll;
 
 const RELEASE: &str = "sho";
 const RELEASE_NS: &str = "securityhub-system";

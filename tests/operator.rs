@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::json;
 use support::Error;
 use support::scenario::{
-    Env, apply_member, condition, create_member, delete_member, event_reasons, namespace, patch_spec, wait_gone,
+    Env, Setup, apply_member, condition, create_member, delete_member, event_reasons, namespace, patch_spec, wait_gone,
     wait_member, wait_ready,
 };
+use support::wait::poll;
 use tokio::sync::OnceCell;
 
 static ENV: OnceCell<Env> = OnceCell::const_new();
@@ -31,14 +32,11 @@ async fn env() -> Result<&'static Env, Error> {
         for a in ORG {
             emulator_args.extend(["--org-account", a]);
         }
-        let operator_args = [
-            "--resync-pending=2s",
-            "--resync-enabled=3s",
-            "--batch-window=50ms",
-            "--reinvite-backoff=1s",
-            "--log-level=info,securityhub_operator=debug",
-        ];
-        Env::start("shared", &emulator_args, &operator_args).await
+        Setup::new("shared")
+            .emulator(&emulator_args)
+            .operator(&["--reinvite-backoff=1s"])
+            .start()
+            .await
     })
     .await
 }
@@ -245,10 +243,10 @@ async fn removed_out_of_band_is_reinvited() -> Result<(), Error> {
         .send()
         .await?;
     wait_member(&client, "t-removed", "m", T, "a second invitation", |_| true).await?;
-    let deadline = std::time::Instant::now() + T;
-    while env.emulator.calls_for("InviteMembers", acct).await? < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    poll("a second invitation", T, || async {
+        Ok(env.emulator.calls_for("InviteMembers", acct).await? >= 2)
+    })
+    .await?;
     assert_eq!(
         env.emulator.calls_for("InviteMembers", acct).await?,
         2,
@@ -286,10 +284,10 @@ async fn resigned_is_reported_and_reinvited_only_with_always() -> Result<(), Err
         "no invitation for a Resigned member by default"
     );
     patch_spec(&client, "t-resigned", "m", json!({"reinvite": "Always"})).await?;
-    let deadline = std::time::Instant::now() + T;
-    while env.emulator.calls_for("InviteMembers", acct).await? < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    poll("a second invitation", T, || async {
+        Ok(env.emulator.calls_for("InviteMembers", acct).await? >= 2)
+    })
+    .await?;
     assert_eq!(
         env.emulator.calls_for("InviteMembers", acct).await?,
         2,

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, condition, delete_member, event_reasons, namespace, wait_gone, wait_ready};
+use support::scenario::{
+    Setup, apply_member, condition, delete_member, event_reasons, namespace, wait_gone, wait_ready,
+};
 
 #[tokio::test]
 async fn dry_run_reports_what_it_would_do_and_calls_no_aws_write() -> Result<(), Error> {
-    let env = Env::start(
-        "dry-run",
-        &["--org-account", "300000000002"],
-        &["--dry-run", "--resync-pending=2s", "--batch-window=50ms"],
-    )
-    .await?;
+    let env = Setup::new("dry-run")
+        .emulator(&["--org-account", "300000000002"])
+        .operator(&["--dry-run"])
+        .start()
+        .await?;
     let client = env.client().await?;
     namespace(&client, "t-dry").await?;
     let t = Duration::from_secs(60);

@@ -12,23 +12,17 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::Error;
-use support::scenario::{ADMIN_KEY, Env, apply_member, condition, event_reasons, namespace, wait_ready};
+use support::scenario::{ADMIN_KEY, Setup, apply_member, condition, event_reasons, namespace, wait_ready};
 
 /// How long a failing resource may take to report its failure.
 const FAIL: Duration = Duration::from_secs(60);
 /// How long recovery may take: a few backoff steps (5 s, 10 s, 20 s, ...) plus margin.
 const RECOVER: Duration = Duration::from_secs(90);
 
-const OPERATOR_ARGS: [&str; 3] = [
-    "--batch-window=50ms",
-    "--resync-pending=2s",
-    "--log-level=info,securityhub_operator=debug",
-];
-
 #[tokio::test]
 async fn access_denied_is_reported_and_heals_once_the_permission_returns() -> Result<(), Error> {
     let acct = "300000000001";
-    let env = Env::start("denied", &["--org-account", acct], &OPERATOR_ARGS).await?;
+    let env = Setup::new("denied").emulator(&["--org-account", acct]).start().await?;
     let client = env.client().await?;
     namespace(&client, "t-denied").await?;
     let pid = env.operator.pid();
@@ -100,12 +94,10 @@ async fn access_denied_is_reported_and_heals_once_the_permission_returns() -> Re
 #[tokio::test]
 async fn security_hub_not_enabled_in_the_administrator_is_reported_and_heals_once_enabled() -> Result<(), Error> {
     let acct = "300000000002";
-    let env = Env::start(
-        "nohub",
-        &["--admin-hub-disabled", "--org-account", acct],
-        &OPERATOR_ARGS,
-    )
-    .await?;
+    let env = Setup::new("nohub")
+        .emulator(&["--admin-hub-disabled", "--org-account", acct])
+        .start()
+        .await?;
     let client = env.client().await?;
     namespace(&client, "t-nohub").await?;
     let pid = env.operator.pid();

@@ -14,8 +14,9 @@ use serde_json::json;
 use support::Error;
 use support::cluster::TestCluster;
 use support::scenario::{
-    Stack, apply_member, condition, delete_member, event_reasons, members, namespace, poll, wait_gone, wait_member,
+    Setup, apply_member, condition, delete_member, event_reasons, members, namespace, wait_gone, wait_member,
 };
+use support::wait::poll;
 
 const NS: &str = "t-journal";
 const ACCOUNT: &str = "320000000001";
@@ -28,21 +29,13 @@ async fn journal_configmaps(client: &Client) -> Result<Vec<ConfigMap>, Error> {
 
 #[tokio::test]
 async fn a_journaled_claim_survives_a_crash_before_the_status_write() -> Result<(), Error> {
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     let client = cluster.client().await?;
     namespace(&client, NS).await?;
-    let stack = Stack::start(
-        &cluster,
-        "journal",
-        &[],
-        &[
-            &format!("--watch-namespace={NS}"),
-            "--batch-window=50ms",
-            "--resync-pending=2s",
-        ],
-    )
-    .await?;
+    let stack = Setup::new("journal")
+        .operator(&[format!("--watch-namespace={NS}")])
+        .stack(&cluster)
+        .await?;
     // The call after the create (an invitation: this administrator has no organization)
     // hangs, so the operator can be killed between CreateMembers and its status write.
     stack

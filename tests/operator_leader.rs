@@ -14,8 +14,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::{Value, json};
 use support::emulator::EmulatorProcess;
-use support::operator::{OperatorOptions, OperatorProcess};
-use support::scenario::{apply_member, namespace, wait_ready};
+use support::operator::OperatorProcess;
+use support::scenario::{Setup, apply_member, namespace, wait_ready};
+use support::wait::poll;
 use support::{Error, TestCluster};
 
 const LEASE_NS: &str = "sho-system";
@@ -42,43 +43,28 @@ async fn replica(
     emulator: &EmulatorProcess,
     who: (&str, &str),
 ) -> Result<OperatorProcess, Error> {
-    OperatorProcess::start(OperatorOptions {
-        kubeconfig: cluster.kubeconfig_path(),
-        emulator_url: emulator.url(),
-        access_key: who.1,
-        args: vec![
-            "--leader-election".into(),
+    Setup::new(who.0)
+        .access_key(who.1)
+        .env("POD_NAME", who.0)
+        .operator(&[
+            "--leader-election".to_string(),
             format!("--leader-election-namespace={LEASE_NS}"),
             format!("--lease-duration={}s", LEASE_DURATION.as_secs()),
-            "--batch-window=50ms".into(),
             // Frequent resyncs: a replica that reconciled when it should not would show up
             // in the request log quickly.
-            "--resync-enabled=2s".into(),
-            "--log-level=info,securityhub_operator=debug".into(),
-        ],
-        log_dir: cluster.dir(),
-        name: who.0,
-        env: vec![("POD_NAME".into(), who.0.into())],
-    })
-    .await
+            "--resync-enabled=2s".to_string(),
+        ])
+        .operator_on(cluster, emulator.url())
+        .await
 }
 
 /// Waits until `operator`'s leader gauge reads `value`; returns how long that took.
 async fn wait_leader(operator: &OperatorProcess, value: f64, timeout: Duration) -> Result<Duration, Error> {
     let start = Instant::now();
-    loop {
-        if operator.metric(LEADER).await? == value {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "leader gauge not {value} after {timeout:?}; log:\n{}",
-                operator.log_text()
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("the leader gauge to read {value}");
+    let led = poll(&what, timeout, || async { Ok(operator.metric(LEADER).await? == value) }).await;
+    led.map_err(|e| format!("{e}; log:\n{}", operator.log_text()))?;
+    Ok(start.elapsed())
 }
 
 async fn holder(client: &kube::Client) -> Result<Option<String>, Error> {
@@ -136,8 +122,7 @@ async fn wait_accounts(client: &kube::Client, range: std::ops::RangeInclusive<us
 
 #[tokio::test]
 async fn one_replica_reconciles_and_hands_over_on_crash_and_on_sigterm() -> Result<(), Error> {
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     let client = cluster.client().await?;
     namespace(&client, LEASE_NS).await?;
     namespace(&client, NS).await?;

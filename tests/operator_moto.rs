@@ -16,9 +16,9 @@ use serde_json::json;
 use support::Error;
 use support::TestCluster;
 use support::moto::{MotoServer, moto_available};
-use support::operator::{OperatorOptions, OperatorProcess};
 use support::scenario::{
-    ADMIN_KEY, apply_member, aws_client, condition, delete_member, event_reasons, namespace, wait_member, wait_ready,
+    ADMIN_KEY, Setup, apply_member, aws_client, condition, delete_member, event_reasons, namespace, wait_member,
+    wait_ready,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -33,8 +33,7 @@ async fn operator_against_moto_enables_members_and_reports_what_moto_lacks() -> 
         eprintln!("SKIPPED operator_moto: {why}");
         return Ok(());
     }
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     let moto = MotoServer::start(cluster.dir()).await?;
 
     // The administrator: whatever account moto's caller is (its default account, whatever
@@ -51,21 +50,10 @@ async fn operator_against_moto_enables_members_and_reports_what_moto_lacks() -> 
         assert_ne!(member, admin_account, "members must not be the administrator itself");
     }
 
-    let operator = OperatorProcess::start(OperatorOptions {
-        kubeconfig: cluster.kubeconfig_path(),
-        emulator_url: moto.url(),
-        access_key: ADMIN_KEY,
-        args: vec![
-            "--batch-window=50ms".into(),
-            "--resync-pending=2s".into(),
-            "--resync-enabled=5s".into(),
-            "--log-level=info,securityhub_operator=debug".into(),
-        ],
-        log_dir: cluster.dir(),
-        name: "moto",
-        env: Vec::new(),
-    })
-    .await?;
+    let operator = Setup::new("moto")
+        .operator(&["--resync-enabled=5s"])
+        .operator_on(&cluster, moto.url())
+        .await?;
     let client = cluster.client().await?;
     namespace(&client, NS).await?;
 

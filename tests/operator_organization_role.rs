@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, namespace, wait_ready};
+use support::scenario::{Env, Setup, apply_member, namespace, wait_ready};
 
 const T: Duration = Duration::from_secs(60);
 const INVITED: &str = "210000000001";
@@ -27,8 +27,7 @@ async fn created_members_are_invited_without_a_read_back_unless_they_may_be_orga
         "--org-account",
         ORG,
     ];
-    let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=50ms"];
-    let env = Env::start("orgrole", &emulator_args, &operator_args).await?;
+    let env = Setup::new("orgrole").emulator(&emulator_args).start().await?;
     // Another account is the organization's delegated administrator: ours is not.
     designate(&env, OTHER_ADMIN).await?;
     let client = env.client().await?;

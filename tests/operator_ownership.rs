@@ -13,30 +13,24 @@ use serde_json::json;
 use support::Error;
 use support::cluster::TestCluster;
 use support::scenario::{
-    ADMIN_KEY, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace, poll,
+    ADMIN_KEY, Setup, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace,
     wait_gone, wait_member, wait_ready,
 };
+use support::wait::poll;
 
 const REGION: &str = "us-east-1";
 
-/// A cluster with the CRD and namespace `ns`, and a stack whose operator watches it.
+/// A cluster with the CRD and namespace `ns`, and a stack whose operator watches it
+/// (resyncs every 2 s, whatever the member's state).
 async fn start(ns: &str, emulator_args: &[&str], extra: &[&str]) -> Result<(TestCluster, Stack), Error> {
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     namespace(&cluster.client().await?, ns).await?;
-    let flag = |a: &str| a.split('=').next().unwrap_or_default().to_string();
-    let mut args: Vec<String> = [
-        format!("--watch-namespace={ns}"),
-        "--batch-window=50ms".to_string(),
-        "--resync-pending=2s".to_string(),
-        "--resync-enabled=2s".to_string(),
-    ]
-    .into_iter()
-    .filter(|a| !extra.iter().any(|e| flag(e) == flag(a)))
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let stack = Stack::start(&cluster, ns, emulator_args, &args).await?;
+    let stack = Setup::new(ns)
+        .operator(&[format!("--watch-namespace={ns}"), "--resync-enabled=2s".to_string()])
+        .operator(extra)
+        .emulator(emulator_args)
+        .stack(&cluster)
+        .await?;
     Ok((cluster, stack))
 }
 
@@ -335,12 +329,7 @@ async fn narrowing_the_default_regions_removes_nothing() -> Result<(), Error> {
     const NS: &str = "t-own-default";
     const ACCOUNT: &str = "330000000009";
     const OTHER: &str = "eu-west-1";
-    let base = [
-        format!("--watch-namespace={NS}"),
-        "--batch-window=50ms".to_string(),
-        "--resync-pending=2s".to_string(),
-        "--resync-enabled=2s".to_string(),
-    ];
+    let base = [format!("--watch-namespace={NS}"), "--resync-enabled=2s".to_string()];
     let with_regions = |regions: &str| {
         let mut args = base.to_vec();
         args.push(format!("--regions={regions}"));

@@ -9,7 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
@@ -18,8 +18,8 @@ use serde::Deserialize as _;
 use serde_json::{Value, json};
 use support::cluster::controlplane_dir;
 use support::emulator::EmulatorProcess;
-use support::operator::{OperatorOptions, OperatorProcess};
-use support::scenario::{ADMIN_KEY, apply_member, delete_member, event_reasons, namespace, wait_gone, wait_ready};
+use support::scenario::{Setup, apply_member, delete_member, event_reasons, namespace, wait_gone, wait_ready};
+use support::wait::poll;
 use support::{Error, TestCluster};
 
 const RELEASE: &str = "sho";
@@ -65,7 +65,8 @@ fn write_docs(dir: &Path, name: &str, docs: &[Value]) -> Result<PathBuf, Error> 
     Ok(path)
 }
 
-/// The chart's container arguments, minus what the test harness sets itself.
+/// The chart's container arguments, minus the harness's own and the resync and batch
+/// settings that would slow the test (the fast defaults stand in for them).
 fn chart_args(deployment: &Value) -> Result<Vec<String>, Error> {
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
@@ -80,12 +81,7 @@ fn chart_args(deployment: &Value) -> Result<Vec<String>, Error> {
                     .any(|flag| a.starts_with(flag))
         })
         .map(str::to_string)
-        .chain([
-            // An invited member is re-read every 2 s instead of every 5 min.
-            "--resync-pending=2s".to_string(),
-            format!("--leader-election-namespace={RELEASE_NS}"),
-            "--batch-window=50ms".to_string(),
-        ])
+        .chain([format!("--leader-election-namespace={RELEASE_NS}")])
         .collect())
 }
 
@@ -95,8 +91,7 @@ fn is_forbidden(result: Result<impl std::fmt::Debug, kube::Error>) -> bool {
 
 #[tokio::test]
 async fn operator_as_the_charts_service_account_reconciles_and_cannot_read_secrets() -> Result<(), Error> {
-    let cluster = TestCluster::start().await?;
-    cluster.install_crd().await?;
+    let cluster = TestCluster::with_crd().await?;
     let admin = cluster.client().await?;
     namespace(&admin, RELEASE_NS).await?;
     namespace(&admin, NS).await?;
@@ -137,23 +132,17 @@ async fn operator_as_the_charts_service_account_reconciles_and_cannot_read_secre
         kubeconfig_text.contains("token:") && !kubeconfig_text.contains("client-key-data"),
         "the operator gets a token and no client certificate"
     );
-    let operator = OperatorProcess::start(OperatorOptions {
-        kubeconfig: &kubeconfig,
-        emulator_url: emulator.url(),
-        access_key: ADMIN_KEY,
-        args,
-        log_dir: cluster.dir(),
-        name: "rbac",
-        env: vec![("POD_NAME".into(), "sho-securityhub-operator-0".into())],
+    // The chart's flags after the fast defaults (`chart_args` drops the slow ones).
+    let operator = Setup::new("rbac")
+        .env("POD_NAME", "sho-securityhub-operator-0")
+        .operator(&args)
+        .operator_with(&kubeconfig, emulator.url(), cluster.dir())
+        .await?;
+    let led = poll("the leader gauge to read 1", T, || async {
+        Ok(operator.metric("securityhub_operator_leader").await? == 1.0)
     })
-    .await?;
-    let deadline = Instant::now() + T;
-    while operator.metric("securityhub_operator_leader").await? != 1.0 {
-        if Instant::now() > deadline {
-            return Err(format!("never became the leader; log:\n{}", operator.log_text()).into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    .await;
+    led.map_err(|e| format!("{e}; log:\n{}", operator.log_text()))?;
 
     apply_member(&admin, NS, "org", json!({"accountId": ORG, "regions": ["us-east-1"]})).await?;
     apply_member(

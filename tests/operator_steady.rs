@@ -6,13 +6,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::ListParams;
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, condition, members, namespace};
+use support::scenario::{Setup, apply_member, condition, members, namespace};
+use support::wait::{Found, poll_for};
 
 const NS: &str = "t-steady";
 const MEMBERS: usize = 50;
@@ -44,12 +45,12 @@ async fn fifty_enabled_members_idle_for_a_minute_write_nothing() -> Result<(), E
         emulator_args.extend(["--org-account", a.as_str()]);
     }
     let resync = format!("--resync-enabled={RESYNC_SECS}s");
-    let env = Env::start(
-        "steady",
-        &emulator_args,
-        &[resync.as_str(), "--batch-window=100ms", "--log-level=info"],
-    )
-    .await?;
+    // The shipped defaults but for the resync period: nothing here may speed the test up.
+    let env = Setup::new("steady")
+        .emulator(&emulator_args)
+        .operator_only(&[resync.as_str(), "--batch-window=100ms", "--log-level=info"])
+        .start()
+        .await?;
     let client = env.client().await?;
     namespace(&client, NS).await?;
     for (i, a) in accounts.iter().enumerate() {
@@ -63,21 +64,19 @@ async fn fifty_enabled_members_idle_for_a_minute_write_nothing() -> Result<(), E
     }
 
     // All Ready/Enabled.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    poll_for("every member Ready/Enabled", Duration::from_secs(90), || async {
         let list = members(&client, NS).list(&ListParams::default()).await?.items;
         let ready = list
             .iter()
             .filter(|o| condition(o, "Ready").is_some_and(|(s, r, _)| s == "True" && r == "Enabled"))
             .count();
-        if ready == MEMBERS {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("only {ready}/{MEMBERS} Ready after 90 s").into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        Ok(if ready == MEMBERS {
+            Found::Yes(())
+        } else {
+            Found::No(format!("{ready}/{MEMBERS} Ready"))
+        })
+    })
+    .await?;
     // The Ready status may have been written a moment before the Event and the first
     // resync; the window starts after one full resync period has passed.
     tokio::time::sleep(Duration::from_secs(RESYNC_SECS + 1)).await;

@@ -12,7 +12,7 @@ use futures::future::try_join_all;
 use serde_json::json;
 use support::Error;
 use support::scenario::{
-    Env, apply_member, create_member, delete_member, namespace, patch_spec, wait_gone, wait_ready,
+    Setup, apply_member, create_member, delete_member, namespace, patch_spec, wait_gone, wait_ready,
 };
 
 const T: Duration = Duration::from_secs(90);
@@ -31,10 +31,12 @@ async fn a_member_added_after_the_sweep_is_not_taken_over() -> Result<(), Error>
     for a in (1..=WAVE).map(account).chain([LATE.to_string()]) {
         emulator_args.extend(["--org-account".to_string(), a]);
     }
-    let emulator_args: Vec<&str> = emulator_args.iter().map(String::as_str).collect();
     // A wide window, so the whole wave's reads meet in one batch and are swept.
-    let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=400ms"];
-    let env = Env::start("sweep", &emulator_args, &operator_args).await?;
+    let env = Setup::new("sweep")
+        .emulator(&emulator_args)
+        .operator(&["--batch-window=400ms"])
+        .start()
+        .await?;
     let client = env.client().await?;
     namespace(&client, NS).await?;
 
@@ -116,9 +118,11 @@ async fn a_member_created_while_a_sweep_was_answered_is_removed_on_deletion() ->
     for a in (1..=60).map(wave).chain([CREATED.to_string()]) {
         emulator_args.extend(["--org-account".to_string(), a]);
     }
-    let emulator_args: Vec<&str> = emulator_args.iter().map(String::as_str).collect();
-    let operator_args = ["--resync-pending=2s", "--resync-enabled=3s", "--batch-window=400ms"];
-    let env = Env::start("sweep-late", &emulator_args, &operator_args).await?;
+    let env = Setup::new("sweep-late")
+        .emulator(&emulator_args)
+        .operator(&["--batch-window=400ms"])
+        .start()
+        .await?;
     let client = env.client().await?;
     namespace(&client, NS2).await?;
     // The sweep's page is taken at once and answered 8 s later.

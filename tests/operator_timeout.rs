@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::Error;
-use support::scenario::{Env, apply_member, condition, namespace, wait_member, wait_ready};
+use support::scenario::{Setup, apply_member, condition, namespace, wait_member, wait_ready};
 
 #[tokio::test]
 async fn hung_requests_time_out_and_recover() -> Result<(), Error> {
-    let env = Env::start(
-        "timeout",
-        &["--org-account", "310000000001"],
-        &["--resync-pending=2s", "--batch-window=50ms"],
-    )
-    .await?;
+    let env = Setup::new("timeout")
+        .emulator(&["--org-account", "310000000001"])
+        .start()
+        .await?;
     // Every GetMembers hangs far longer than the operator's 10 s attempt timeout.
     env.emulator
         .set_faults(json!([{"operation": "GetMembers", "latencyMs": {"min": 60000, "max": 60000}}]))

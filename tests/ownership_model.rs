@@ -25,7 +25,8 @@ use support::cluster::TestCluster;
 use support::invariants::{ADMIN_ACCOUNT, Violation};
 use support::model::{Model, Pair, Rules, pair};
 use support::scenario::{
-    ADMIN_KEY, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace, patch_spec,
+    ADMIN_KEY, Setup, Stack, apply_member, aws_client, condition, create_member, delete_member, members, namespace,
+    patch_spec,
 };
 
 const REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
@@ -129,22 +130,16 @@ impl Run {
         for ns in &namespaces {
             namespace(&client, ns).await?;
         }
-        let mut args: Vec<String> = [
-            "--resync-pending=2s",
-            "--resync-enabled=3s",
-            "--batch-window=50ms",
-            "--log-level=info,securityhub_operator=debug",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("--reinvite-backoff={}s", BACKOFF.as_secs()));
-        args.push(format!("--regions={}", REGIONS.join(",")));
+        let mut args = vec![
+            format!("--reinvite-backoff={}s", BACKOFF.as_secs()),
+            format!("--regions={}", REGIONS.join(",")),
+        ];
         args.extend(namespaces.iter().map(|ns| format!("--watch-namespace={ns}")));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let seed_arg = seed.to_string();
-        let emulator_args = ["--seed", seed_arg.as_str(), "--auto-accept-after", "2s"];
-        let stack = Stack::start(cluster, &format!("model-{seed}"), &emulator_args, &args).await?;
+        let stack = Setup::new(&format!("model-{seed}"))
+            .emulator(&["--seed", &seed.to_string(), "--auto-accept-after", "2s"])
+            .operator(&args)
+            .stack(cluster)
+            .await?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut model = Model::default();
         let accounts: Vec<String> = (1..=ACCOUNTS).map(|i| format!("39{:02}{i:08}", seed % 100)).collect();

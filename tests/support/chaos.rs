@@ -1,14 +1,16 @@
-//! Shared parts of the fault scenarios (`tests/chaos*.rs`): short or full mode, the
-//! results table, fault bookkeeping and the secret grep.
+//! Shared parts of the fault scenarios (`tests/chaos*.rs`): short or full mode, their setup,
+//! the results table, fault bookkeeping, and the ending every scenario shares (convergence,
+//! the invariant checker, the secret grep, the row).
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::Error;
 use super::emulator::EmulatorProcess;
-use super::invariants::{Violation, cluster_text, leaked_secrets, render};
+use super::invariants::{Checker, Ledger, Violation, cluster_text, leaked_secrets, render};
+use super::scenario::{ADMIN_KEY, Setup, Stack, apply_member};
 
 /// `CHAOS_FULL=1` runs the long version of every scenario (`make chaos`).
 pub fn full() -> bool {
@@ -18,6 +20,101 @@ pub fn full() -> bool {
 /// `short` under `cargo test`, `long` under `make chaos`.
 pub fn pick<T>(short: T, long: T) -> T {
     if full() { long } else { short }
+}
+
+/// How long convergence may take once faults stop (generous: 2 shared cores).
+pub fn converge_bound() -> Duration {
+    pick(Duration::from_secs(150), Duration::from_secs(600))
+}
+
+/// A fault scenario's operator: the fast flags, re-invitations after a second, watching
+/// only `namespaces`.
+pub fn setup(name: &str, namespaces: &[&str]) -> Setup {
+    let watch: Vec<String> = namespaces.iter().map(|ns| format!("--watch-namespace={ns}")).collect();
+    Setup::new(name).operator(&["--reinvite-backoff=1s"]).operator(&watch)
+}
+
+/// `n` members `m-000`.. with accounts `prefix` + index (12 digits) in us-east-1, each spec
+/// extended by `extra`; returns the accounts.
+pub async fn apply_many(
+    client: &kube::Client,
+    ns: &str,
+    prefix: &str,
+    n: usize,
+    extra: Value,
+) -> Result<Vec<String>, Error> {
+    let mut accounts = Vec::new();
+    for i in 0..n {
+        let account = format!("{prefix}{i:0width$}", width = 12 - prefix.len());
+        let mut spec = json!({"accountId": account, "regions": ["us-east-1"]});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        apply_member(client, ns, &format!("m-{i:03}"), spec).await?;
+        accounts.push(account);
+    }
+    Ok(accounts)
+}
+
+/// When the scenario applied its members, and when the checker first found every
+/// invariant holding while faults were still active (if it did).
+pub struct Clock {
+    pub started: Instant,
+    first_converged: Option<Duration>,
+}
+
+impl Clock {
+    pub fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            first_converged: None,
+        }
+    }
+
+    /// Sleeps `d` while checking every second whether everything already converged.
+    pub async fn watch(&mut self, checker: &Checker<'_>, ledger: &Ledger, d: Duration) -> Result<(), Error> {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.first_converged.is_none() && checker.check(ledger).await?.is_empty() {
+                self.first_converged = Some(self.started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_secs(1).min(until.saturating_duration_since(Instant::now()))).await;
+        }
+        Ok(())
+    }
+}
+
+/// How a scenario ended, for [`finish`].
+pub struct Ending<'a> {
+    pub scenario: &'a str,
+    pub client: kube::Client,
+    pub stack: &'a Stack,
+    /// More operator output to grep (a second replica's log), beside the stack's.
+    pub extra_log: String,
+    pub namespaces: &'a [&'a str],
+    pub ledger: &'a Ledger,
+    pub members: usize,
+    pub faults: String,
+    pub clock: Clock,
+}
+
+/// The end of every scenario: wait for convergence, check invariants, secrets and panics,
+/// record the row; fails listing every violation.
+pub async fn finish(end: Ending<'_>) -> Result<(), Error> {
+    let checker = Checker::new(end.client.clone(), &end.stack.emulator, end.namespaces, ADMIN_KEY);
+    let (_, mut violations) = checker.wait_converged(end.ledger, converge_bound()).await?;
+    let converged = end.clock.first_converged.unwrap_or_else(|| end.clock.started.elapsed());
+    let log = format!("{}{}", end.stack.operator_log(), end.extra_log);
+    violations.extend(secret_leaks(&end.client, &log, end.namespaces).await?);
+    violations.extend(panics(&log));
+    record(Row {
+        scenario: end.scenario,
+        members: end.members,
+        faults: end.faults,
+        converged,
+        violations: violations.len(),
+    })?;
+    assert_none(end.scenario, &violations)
 }
 
 /// Where the scenarios append their row (`make chaos` prints it).

@@ -3,7 +3,6 @@
 
 use std::fs::{self, OpenOptions};
 use std::future::Future;
-use std::net::TcpListener;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -67,11 +66,17 @@ impl TestCluster {
     pub async fn shared() -> Result<&'static TestCluster, Error> {
         SHARED
             .get_or_try_init(|| async {
-                let cluster = TestCluster::start().await?;
-                cluster.install_crd().await?;
+                let cluster = TestCluster::with_crd().await?;
                 Ok::<_, Error>(cluster)
             })
             .await
+    }
+
+    /// Starts a cluster of its own with the CRD installed and Established.
+    pub async fn with_crd() -> Result<TestCluster, Error> {
+        let cluster = TestCluster::start().await?;
+        cluster.install_crd().await?;
+        Ok(cluster)
     }
 
     /// Starts a cluster in a fresh temporary directory.
@@ -376,7 +381,7 @@ fn port_taken(proc: &Mutex<Proc>) -> bool {
 async fn start_etcd(bins: &Path, dir: &Path) -> Result<(Mutex<Proc>, u16), Error> {
     let mut attempt = 1;
     loop {
-        let (client_port, peer_port) = (free_port()?, free_port()?);
+        let (client_port, peer_port) = (process::free_port()?, process::free_port()?);
         let args = etcd_args(dir, client_port, peer_port);
         let proc = Mutex::new(Proc::spawn("etcd", bins.join("etcd"), args, dir.join("etcd.log"))?);
         match wait_ready(&proc, || etcd_healthy(client_port)).await {
@@ -399,7 +404,7 @@ async fn start_apiserver(
 ) -> Result<(Mutex<Proc>, String, String), Error> {
     let mut attempt = 1;
     loop {
-        let port = free_port()?;
+        let port = process::free_port()?;
         let server_url = format!("https://127.0.0.1:{port}");
         let yaml = kubeconfig_yaml(&server_url, &certs.ca_pem, "admin", Credentials::Cert(&certs.admin));
         let client = client_from_yaml(&yaml).await?;
@@ -495,11 +500,6 @@ async fn apiserver_ready(client: Client) -> bool {
         Api::<Namespace>::all(client.clone()).get_opt("default").await.ok()?
     };
     matches!(tokio::time::timeout(Duration::from_secs(5), probe).await, Ok(Some(_)))
-}
-
-/// A port nobody listens on right now (the caller retries if it is taken meanwhile).
-fn free_port() -> Result<u16, Error> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn write_cert_files(dir: &Path, certs: &ClusterCerts) -> Result<(), Error> {

@@ -15,6 +15,7 @@ pub mod node;
 pub mod operator;
 pub mod process;
 pub mod scenario;
+pub mod wait;
 
 #[allow(unused_imports)] // each test binary uses a different part
 pub use cluster::{ClusterOptions, TestCluster};

@@ -1,14 +1,14 @@
 //! A moto server (`python3 -m moto.server`, moto[server] from tests/requirements.txt) on a
 //! loopback port, started and stopped by PID.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Error;
-use super::process::{spawn_tied, stop};
+use super::process::{free_port, spawn_tied, stop};
+use super::wait::poll;
 
 /// A running moto server.
 pub struct MotoServer {
@@ -37,7 +37,7 @@ impl MotoServer {
     /// Starts moto on a free loopback port, logging to `log_dir/moto.log`; returns once it
     /// answers HTTP.
     pub async fn start(log_dir: &Path) -> Result<Self, Error> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let log = log_dir.join("moto.log");
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         let mut cmd = Command::new("python3");
@@ -53,19 +53,19 @@ impl MotoServer {
             .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http.get(format!("{}/moto-api/", server.url)).send().await.is_ok() {
-                return Ok(server);
+        let probe = format!("{}/moto-api/", server.url);
+        poll("moto to answer", Duration::from_secs(60), || async {
+            if http.get(&probe).send().await.is_ok() {
+                return Ok(true);
             }
-            let exited = server.child.lock().map_err(|_| "poisoned")?.try_wait()?;
-            if let Some(status) = exited {
+            if let Some(status) = server.child.lock().map_err(|_| "poisoned")?.try_wait()? {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 return Err(format!("moto exited with {status}:\n{text}").into());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Err(format!("moto did not answer on {} within 60 s", server.url).into())
+            Ok(false)
+        })
+        .await?;
+        Ok(server)
     }
 
     pub fn url(&self) -> &str {

@@ -1,15 +1,15 @@
 //! The operator as it ships: the release binary's `run` subcommand in its own process,
 //! pointed at a test cluster and an emulator.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Error;
 use super::emulator::operator_binary;
-use super::process::{signal, spawn_tied, stop};
+use super::process::{free_port, signal, spawn_tied, stop};
+use super::wait::{Found, poll_for};
 
 /// A running `securityhub-operator run`.
 pub struct OperatorProcess {
@@ -31,10 +31,6 @@ pub struct OperatorOptions<'a> {
     /// Extra environment variables (set last, so they override the defaults above),
     /// e.g. `POD_NAME` for a replica's Lease identity or `AWS_ENDPOINT_URL_STS`.
     pub env: Vec<(String, String)>,
-}
-
-fn free_port() -> Result<u16, Error> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The binary whose `run` the tests start: this build's, or `SHO_OPERATOR_BINARY` (to run a
@@ -86,24 +82,19 @@ impl OperatorProcess {
     }
 
     async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.http("/readyz").await {
-                Ok((200, _)) => return Ok(()),
-                Ok((status, body)) => last = format!("HTTP {status}: {body}"),
-                Err(e) => last = e.to_string(),
-            }
+        let ready = poll_for("the operator's /readyz", timeout, || async {
+            let answer = match self.http("/readyz").await {
+                Ok((200, _)) => return Ok(Found::Yes(())),
+                Ok((status, body)) => format!("HTTP {status}: {body}"),
+                Err(e) => e.to_string(),
+            };
             if !self.is_running() {
-                return Err(format!("operator exited during start-up; log:\n{}", self.log_text()).into());
+                return Err("the operator exited during start-up".into());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Err(format!(
-            "operator not ready after {timeout:?} (last answer: {last}); log:\n{}",
-            self.log_text()
-        )
-        .into())
+            Ok(Found::No(answer))
+        })
+        .await;
+        ready.map_err(|e| format!("{e}; log:\n{}", self.log_text()).into())
     }
 
     async fn http(&self, path: &str) -> Result<(u16, String), Error> {
@@ -122,11 +113,7 @@ impl OperatorProcess {
 
     /// The value of one sample line of /metrics (0 when absent).
     pub async fn metric(&self, series: &str) -> Result<f64, Error> {
-        let text = self.metrics().await?;
-        Ok(text
-            .lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or(0.0))
+        metric_at(self.metrics_port, series).await
     }
 
     /// The port of /metrics, /livez and /readyz.
@@ -169,14 +156,14 @@ impl OperatorProcess {
 
     /// Waits up to `timeout` for the process to exit on its own.
     pub async fn wait_exit(&self, timeout: Duration) -> Result<std::process::ExitStatus, Error> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.exit_status() {
-                return Ok(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("operator still running after {timeout:?}; log:\n{}", self.log_text()).into())
+        let exited = poll_for("the operator to exit", timeout, || async {
+            Ok(match self.exit_status() {
+                Some(status) => Found::Yes(status),
+                None => Found::No("still running".to_string()),
+            })
+        })
+        .await;
+        exited.map_err(|e| format!("{e}; log:\n{}", self.log_text()).into())
     }
 
     /// SIGKILL, no clean-up (a crash).
@@ -201,4 +188,19 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The value of one sample line of the /metrics served on `port` (0 when absent).
+pub async fn metric_at(port: u16, series: &str) -> Result<f64, Error> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let text = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0))
 }

@@ -143,3 +143,8 @@ extern "C" fn cleanup_at_exit() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A loopback port nobody listens on right now (the caller retries if it is taken meanwhile).
+pub fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

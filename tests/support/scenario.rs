@@ -1,8 +1,8 @@
 //! Building blocks for end-to-end scenarios: a cluster, an emulator and the operator
 //! binary, plus helpers to apply members, wait for conditions and act as AWS accounts.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use aws_sdk_securityhub::config::{BehaviorVersion, Credentials, Region};
 use k8s_openapi::api::core::v1::Namespace;
@@ -15,12 +15,150 @@ use serde_json::{Value, json};
 use super::Error;
 use super::cluster::TestCluster;
 use super::emulator::EmulatorProcess;
-use super::operator::{OperatorOptions, OperatorProcess};
+use super::operator::{OperatorOptions, OperatorProcess, metric_at};
+use super::wait::{Found, poll_for};
 
 /// The administrator account the operator runs as (the emulator's default).
 pub const ADMIN_KEY: &str = "AKIA111111111111EXAM";
 
-/// A cluster with the CRD, an emulator and a running operator.
+/// The operator flags a scenario starts with: resyncs in seconds and a short batch window,
+/// so a test waits seconds where the shipped defaults wait minutes. A scenario's own
+/// `--flag=value` replaces the default of the same flag ([`Setup::operator`]).
+pub const FAST_FLAGS: [&str; 4] = [
+    "--resync-pending=2s",
+    "--resync-enabled=3s",
+    "--batch-window=50ms",
+    "--log-level=info,securityhub_operator=debug",
+];
+
+/// How to start a scenario: the emulator's flags, the operator's (after [`FAST_FLAGS`]),
+/// its AWS identity and environment. One builder for every way a test starts the operator:
+/// [`Setup::start`] (a cluster of its own), [`Setup::stack`] (on a shared cluster) and
+/// [`Setup::operator_on`] (one more replica, or another AWS endpoint).
+#[derive(Clone, Debug)]
+pub struct Setup {
+    name: String,
+    emulator_args: Vec<String>,
+    operator_args: Vec<String>,
+    access_key: String,
+    env: Vec<(String, String)>,
+}
+
+impl Setup {
+    /// `name` names the operator's log file (`operator-<name>.log` in the cluster's directory).
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            emulator_args: Vec::new(),
+            operator_args: FAST_FLAGS.iter().map(|s| s.to_string()).collect(),
+            access_key: ADMIN_KEY.to_string(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The same setup under another name (another replica's log file).
+    pub fn renamed(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Adds emulator flags.
+    pub fn emulator<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.emulator_args.extend(args.iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    /// Adds operator flags; a `--flag=value` replaces an earlier value of the same flag (a
+    /// fast default, say).
+    pub fn operator<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        for arg in args.iter().map(|a| a.as_ref().to_string()) {
+            let name = |a: &str| a.split_once('=').map(|(n, _)| n.to_string());
+            if let Some(flag) = name(&arg) {
+                self.operator_args.retain(|a| name(a).as_ref() != Some(&flag));
+            }
+            self.operator_args.push(arg);
+        }
+        self
+    }
+
+    /// Exactly these operator flags: the shipped defaults where they say nothing.
+    pub fn operator_only<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.operator_args = args.iter().map(|a| a.as_ref().to_string()).collect();
+        self
+    }
+
+    /// The operator's access key id (its 12 digits are the caller account in the emulator);
+    /// "" starts it without any AWS credentials.
+    pub fn access_key(mut self, key: &str) -> Self {
+        self.access_key = key.to_string();
+        self
+    }
+
+    /// An environment variable for the operator, e.g. `POD_NAME` (its Lease identity).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A cluster of its own with the CRD, an emulator and the operator.
+    pub async fn start(self) -> Result<Env, Error> {
+        let cluster = TestCluster::with_crd().await?;
+        let emulator = EmulatorProcess::start(&self.emulator_arg_refs())?;
+        let operator = self.operator_on(&cluster, emulator.url()).await?;
+        let log_dir = cluster.dir().to_path_buf();
+        Ok(Env {
+            cluster,
+            emulator,
+            operator,
+            log_dir,
+        })
+    }
+
+    /// An emulator and the operator on `cluster`, which someone else owns.
+    pub async fn stack(self, cluster: &TestCluster) -> Result<Stack, Error> {
+        let emulator = EmulatorProcess::start(&self.emulator_arg_refs())?;
+        let stack = Stack {
+            emulator,
+            operator: std::sync::Mutex::new(None),
+            setup: self,
+            kubeconfig: cluster.kubeconfig_path().to_path_buf(),
+            log_dir: cluster.dir().to_path_buf(),
+        };
+        stack.start_operator().await?;
+        Ok(stack)
+    }
+
+    /// The operator alone on `cluster`, against the AWS endpoint at `aws_url`; waits for /readyz.
+    pub async fn operator_on(&self, cluster: &TestCluster, aws_url: &str) -> Result<OperatorProcess, Error> {
+        self.operator_with(cluster.kubeconfig_path(), aws_url, cluster.dir())
+            .await
+    }
+
+    /// As [`Setup::operator_on`], with another kubeconfig (a service account's, say).
+    pub async fn operator_with(
+        &self,
+        kubeconfig: &Path,
+        aws_url: &str,
+        log_dir: &Path,
+    ) -> Result<OperatorProcess, Error> {
+        OperatorProcess::start(OperatorOptions {
+            kubeconfig,
+            emulator_url: aws_url,
+            access_key: &self.access_key,
+            args: self.operator_args.clone(),
+            log_dir,
+            name: &self.name,
+            env: self.env.clone(),
+        })
+        .await
+    }
+
+    fn emulator_arg_refs(&self) -> Vec<&str> {
+        self.emulator_args.iter().map(String::as_str).collect()
+    }
+}
+
+/// A cluster with the CRD, an emulator and a running operator ([`Setup::start`]).
 pub struct Env {
     pub cluster: TestCluster,
     pub emulator: EmulatorProcess,
@@ -29,30 +167,6 @@ pub struct Env {
 }
 
 impl Env {
-    /// Starts everything; `emulator_args` and `operator_args` are extra flags.
-    pub async fn start(name: &str, emulator_args: &[&str], operator_args: &[&str]) -> Result<Self, Error> {
-        let cluster = TestCluster::start().await?;
-        cluster.install_crd().await?;
-        let emulator = EmulatorProcess::start(emulator_args)?;
-        let log_dir = cluster.dir().to_path_buf();
-        let operator = OperatorProcess::start(OperatorOptions {
-            kubeconfig: cluster.kubeconfig_path(),
-            emulator_url: emulator.url(),
-            access_key: ADMIN_KEY,
-            args: operator_args.iter().map(|s| s.to_string()).collect(),
-            log_dir: &log_dir,
-            name,
-            env: Vec::new(),
-        })
-        .await?;
-        Ok(Self {
-            cluster,
-            emulator,
-            operator,
-            log_dir,
-        })
-    }
-
     pub async fn client(&self) -> Result<Client, Error> {
         self.cluster.client().await
     }
@@ -148,22 +262,18 @@ where
     F: Fn(&SecurityHubMember) -> bool,
 {
     let api = members(client, ns);
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Some(obj) = api.get_opt(name).await? {
-            if check(&obj) {
-                return Ok(obj);
-            }
-            last = Some(obj);
+    let check = &check;
+    poll_for(&format!("{ns}/{name}: {what}"), timeout, || {
+        let api = api.clone();
+        async move {
+            Ok(match api.get_opt(name).await? {
+                Some(obj) if check(&obj) => Found::Yes(obj),
+                Some(obj) => Found::No(format!("status {:?}", obj.status)),
+                None => Found::No("no such resource".to_string()),
+            })
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(format!(
-        "{ns}/{name}: timed out waiting for {what}; last status: {:?}",
-        last.and_then(|o| o.status)
-    )
-    .into())
+    })
+    .await
 }
 
 /// Waits for Ready with `status` and `reason`.
@@ -185,35 +295,16 @@ pub async fn wait_ready(
 /// Waits until the resource is gone (finalizer released).
 pub async fn wait_gone(client: &Client, ns: &str, name: &str, timeout: Duration) -> Result<(), Error> {
     let api = members(client, ns);
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if api.get_opt(name).await?.is_none() {
-            return Ok(());
+    poll_for(&format!("{ns}/{name} to be gone"), timeout, || {
+        let api = api.clone();
+        async move {
+            Ok(match api.get_opt(name).await? {
+                None => Found::Yes(()),
+                Some(o) => Found::No(format!("finalizers {:?}, status {:?}", o.finalizers(), o.status)),
+            })
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let last = api.get_opt(name).await?;
-    Err(format!(
-        "{ns}/{name} still exists: {:?}",
-        last.map(|o| (o.finalizers().to_vec(), o.status))
-    )
-    .into())
-}
-
-/// Polls `check` every 100 ms until it holds; fails after `timeout`, naming `what`.
-pub async fn poll<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await? {
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// The reasons of Events about `name`, oldest first.
@@ -230,72 +321,34 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Result<Vec<
     Ok(events.into_iter().filter_map(|e| e.reason).collect())
 }
 
-/// An emulator and an operator started against a cluster that someone else owns (several
-/// scenarios share one cluster, each in its own namespaces with `--watch-namespace`).
-/// The operator can be killed and started again with the same flags and log file.
+/// An emulator and an operator started against a cluster that someone else owns
+/// ([`Setup::stack`]; several scenarios share one cluster, each in its own namespaces with
+/// `--watch-namespace`). The operator can be killed and started again with the same setup
+/// and log file.
 pub struct Stack {
     pub emulator: EmulatorProcess,
     pub operator: std::sync::Mutex<Option<OperatorProcess>>,
-    name: String,
-    args: Vec<String>,
-    access_key: String,
+    setup: Setup,
     kubeconfig: PathBuf,
     log_dir: PathBuf,
 }
 
 impl Stack {
-    /// Starts an emulator with `emulator_args` and an operator with `operator_args`.
-    pub async fn start(
-        cluster: &TestCluster,
-        name: &str,
-        emulator_args: &[&str],
-        operator_args: &[&str],
-    ) -> Result<Self, Error> {
-        Self::start_as(cluster, name, ADMIN_KEY, emulator_args, operator_args).await
-    }
-
-    /// As [`Stack::start`], with the operator's access key id ("" = no credentials at all).
-    pub async fn start_as(
-        cluster: &TestCluster,
-        name: &str,
-        access_key: &str,
-        emulator_args: &[&str],
-        operator_args: &[&str],
-    ) -> Result<Self, Error> {
-        let emulator = EmulatorProcess::start(emulator_args)?;
-        let stack = Self {
-            emulator,
-            operator: std::sync::Mutex::new(None),
-            name: name.to_string(),
-            args: operator_args.iter().map(|s| s.to_string()).collect(),
-            access_key: access_key.to_string(),
-            kubeconfig: cluster.kubeconfig_path().to_path_buf(),
-            log_dir: cluster.dir().to_path_buf(),
-        };
-        stack.start_operator().await?;
-        Ok(stack)
-    }
-
-    /// Starts the operator (again) with the flags given at start; waits for /readyz.
+    /// Starts the operator (again) with the setup given at start; waits for /readyz.
     pub async fn start_operator(&self) -> Result<(), Error> {
-        let operator = OperatorProcess::start(OperatorOptions {
-            kubeconfig: &self.kubeconfig,
-            emulator_url: self.emulator.url(),
-            access_key: &self.access_key,
-            args: self.args.clone(),
-            log_dir: &self.log_dir,
-            name: &self.name,
-            env: Vec::new(),
-        })
-        .await?;
+        let operator = self
+            .setup
+            .operator_with(&self.kubeconfig, self.emulator.url(), &self.log_dir)
+            .await?;
         *self.operator.lock().map_err(|_| "operator lock poisoned")? = Some(operator);
         Ok(())
     }
 
-    /// Stops the operator and starts it again with `args` in place of the flags given at start.
+    /// Stops the operator and starts it again with the fast defaults and `args`, in place of
+    /// the flags given at start.
     pub async fn restart_with(&mut self, args: &[&str]) -> Result<(), Error> {
         self.kill_operator();
-        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.setup = self.setup.clone().operator_only(&FAST_FLAGS).operator(args);
         self.start_operator().await
     }
 
@@ -308,6 +361,20 @@ impl Stack {
         }
     }
 
+    /// One sample of the running operator's /metrics (0 when absent or no operator runs).
+    pub async fn metric(&self, series: &str) -> Result<f64, Error> {
+        let port = self
+            .operator
+            .lock()
+            .map_err(|_| "operator lock poisoned")?
+            .as_ref()
+            .map(OperatorProcess::metrics_port);
+        match port {
+            Some(port) => metric_at(port, series).await,
+            None => Ok(0.0),
+        }
+    }
+
     /// Everything the operator logged in this stack, across restarts.
     pub fn operator_log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -315,7 +382,7 @@ impl Stack {
 
     /// The file the operator logs to.
     pub fn log_path(&self) -> PathBuf {
-        self.log_dir.join(format!("operator-{}.log", self.name))
+        self.log_dir.join(format!("operator-{}.log", self.setup.name))
     }
 
     /// Whether the current operator process is alive.
