@@ -329,20 +329,18 @@ async fn narrowing_the_default_regions_removes_nothing() -> Result<(), Error> {
     const NS: &str = "t-own-default";
     const ACCOUNT: &str = "330000000009";
     const OTHER: &str = "eu-west-1";
-    let base = [format!("--watch-namespace={NS}"), "--resync-enabled=2s".to_string()];
-    let with_regions = |regions: &str| {
-        let mut args = base.to_vec();
-        args.push(format!("--regions={regions}"));
-        args
-    };
-    let args = with_regions(&format!("{REGION},{OTHER}"));
-    let (cluster, mut stack) = start(NS, &[], &args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    let (cluster, mut stack) = start(NS, &[], &[&format!("--regions={REGION},{OTHER}")]).await?;
     let client = cluster.client().await?;
     apply_member(&client, NS, "m", json!({"accountId": ACCOUNT, "invite": false})).await?;
     let obj = wait_ready(&client, NS, "m", "True", "Enabled", Duration::from_secs(60)).await?;
     assert_eq!(obj.status.as_ref().map(|s| s.regions.len()), Some(2));
 
-    let narrowed = with_regions(REGION);
+    // The same flags as `start` gives, with the narrower default.
+    let narrowed = [
+        format!("--watch-namespace={NS}"),
+        "--resync-enabled=2s".into(),
+        format!("--regions={REGION}"),
+    ];
     stack
         .restart_with(&narrowed.iter().map(String::as_str).collect::<Vec<_>>())
         .await?;

@@ -2,7 +2,7 @@
 //! from its spec): disassociate, then delete, only what this resource owns, only with
 //! deletionPolicy Delete.
 
-use super::decision::{RegionDecision, Verdict, Wait, action, reads_exhausted, waiting};
+use super::decision::{RegionDecision, Verdict, Wait, action, pending, reads_exhausted};
 use super::entry::{base_status, conflict_status, member_status};
 use super::facts::{ActionKind, Failure, MemberState, Observed, Policy, Refusal, RegionFacts, Spec};
 use super::messages::failure_verdict;
@@ -34,12 +34,12 @@ pub(super) fn decide_cleanup(
     if let Some(owner) = ownership::handing_over(f) {
         // This resource created the member, and an older one naming the account inherits
         // it: letting go before the owner's status holds it would leave nobody to clean up.
-        let verdict = waiting(
+        let verdict = pending(
             Reason::Deleting,
             format!(
                 "handing account {acct} in {region} over to SecurityHubMember {owner}, which is older and names it; letting go once its status records the member"
             ),
-            policy.resync_period_pending,
+            policy,
         );
         return RegionDecision::wait(f, conflict_status(f), verdict);
     }

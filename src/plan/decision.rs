@@ -130,6 +130,12 @@ pub(super) fn waiting(reason: Reason, message: String, after: Duration) -> Verdi
     }
 }
 
+/// Waiting on someone else (AWS, the account's owner): looked at again after the pending
+/// resync period.
+pub(super) fn pending(reason: Reason, message: String, policy: &Policy) -> Verdict {
+    waiting(reason, message, policy.resync_period_pending)
+}
+
 pub(super) fn settled(message: String) -> Verdict {
     Verdict {
         ready: true,

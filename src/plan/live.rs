@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::cleanup::{CleanupCause, decide_cleanup};
-use super::decision::{RegionDecision, Verdict, action, reads_exhausted, reread, settled, waiting};
+use super::decision::{RegionDecision, Verdict, action, pending, reads_exhausted, reread, settled, waiting};
 use super::entry::{base_status, conflict_status, member_status};
 use super::facts::{
     ActionKind, Failure, MemberState, Observed, ObservedMember, Ownership, Policy, Refusal, RegionFacts, Spec,
@@ -29,13 +29,13 @@ fn decide_region(spec: &Spec, f: &RegionFacts, policy: &Policy, now: DateTime<Ut
         return decide_cleanup(spec, f, spec.deletion_policy, policy, CleanupCause::RegionRemoved);
     }
     if let Ownership::Conflict { owner } = &f.ownership {
-        let verdict = waiting(
+        let verdict = pending(
             Reason::Conflict,
             format!(
                 "account {} in {} is managed by SecurityHubMember {owner}, which is older; this resource changes nothing in AWS. Delete this duplicate, or delete {owner} to hand the account over",
                 spec.account_id, f.region
             ),
-            policy.resync_period_pending,
+            policy,
         );
         return RegionDecision::wait(f, conflict_status(f), verdict);
     }
@@ -85,11 +85,7 @@ fn read(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecision {
         );
         return RegionDecision::wait(f, base_status(f, f.managed()), verdict);
     }
-    let verdict = waiting(
-        Reason::Creating,
-        "reading the member from AWS".into(),
-        policy.resync_period_pending,
-    );
+    let verdict = pending(Reason::Creating, "reading the member from AWS".into(), policy);
     let mut get = action(spec, f, ActionKind::Get);
     get.fresh = f.managed();
     RegionDecision::act(f, get, base_status(f, f.managed()), verdict)
@@ -110,10 +106,10 @@ fn decide_absent(spec: &Spec, f: &RegionFacts, policy: &Policy) -> RegionDecisio
     let claim = ownership::claims_on_create(f, policy);
     let mut create = action(spec, f, ActionKind::Create);
     create.email = spec.email.clone();
-    let verdict = waiting(
+    let verdict = pending(
         Reason::Creating,
         format!("creating the membership of account {} in {}", spec.account_id, f.region),
-        policy.resync_period_pending,
+        policy,
     );
     let mut status = base_status(f, f.managed() || claim);
     status.member_status = None;
@@ -139,13 +135,13 @@ fn decide_member(
             let (_, verdict) = member_step(spec, f, m, policy, now);
             return RegionDecision::wait(f, member_status(f, m, false), verdict);
         }
-        let verdict = waiting(
+        let verdict = pending(
             Reason::AlreadyExists,
             format!(
                 "account {} is already a member in {} (status {}) and this resource did not create it; nothing was changed. Set spec.adopt: true to manage it",
                 spec.account_id, f.region, m.status
             ),
-            policy.resync_period_pending,
+            policy,
         );
         return RegionDecision::wait(f, member_status(f, m, false), verdict);
     }
@@ -196,50 +192,46 @@ fn member_step(
         ),
         MemberState::Created if tried(ActionKind::Invite) => (
             None,
-            waiting(
+            pending(
                 Reason::Inviting,
                 format!("invitation to account {acct} in {region} sent; waiting for AWS to report it"),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
         MemberState::Created => (
             Some(ActionKind::Invite),
-            waiting(
-                Reason::Inviting,
-                format!("inviting account {acct} in {region}"),
-                policy.resync_period_pending,
-            ),
+            pending(Reason::Inviting, format!("inviting account {acct} in {region}"), policy),
         ),
         MemberState::Invited => invited_step(spec, f, policy),
         MemberState::Removed => removed_step(spec, f, policy),
         MemberState::Resigned => resigned_step(spec, f, m, policy, now),
         MemberState::AccountSuspended => (
             None,
-            waiting(
+            pending(
                 Reason::AccountSuspended,
                 format!("account {acct} is suspended in AWS Organizations; nothing can be done until it is reinstated"),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
         MemberState::Deleted => (
             None,
-            waiting(
+            pending(
                 Reason::Deleted,
                 format!(
                     "account {acct} was deleted as a member in {region} and this resource did not create it; set spec.adopt: true to add it again"
                 ),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
         MemberState::Unknown => (
             None,
-            waiting(
+            pending(
                 Reason::UnknownMemberStatus,
                 format!(
                     "AWS reports member status {:?} for account {acct} in {region}, which this operator does not know; nothing was changed",
                     m.status
                 ),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
     }
@@ -250,10 +242,10 @@ fn invited_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
     match &spec.accept {
         Some(accept) if !f.attempted.contains(&ActionKind::Accept) => (
             Some(ActionKind::Accept),
-            waiting(
+            pending(
                 Reason::AwaitingAcceptance,
                 format!("accepting the invitation in account {acct} through {}", accept.role_arn),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
         Some(_) => (
@@ -266,13 +258,13 @@ fn invited_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
         ),
         None => (
             None,
-            waiting(
+            pending(
                 Reason::AwaitingAcceptance,
                 format!(
                     "account {acct} is invited in {}; its owner must accept the invitation (or set spec.acceptInvitation)",
                     f.region
                 ),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
     }
@@ -281,13 +273,13 @@ fn invited_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
 fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<ActionKind>, Verdict) {
     let acct = &spec.account_id;
     if spec.reinvite == ReinvitePolicy::Never || !spec.invite {
-        let verdict = waiting(
+        let verdict = pending(
             Reason::Removed,
             format!(
                 "account {acct} was removed (disassociated) in {}; reinvite: Never / invite: false, so it is not invited again. Set reinvite: Removed to invite it again",
                 f.region
             ),
-            policy.resync_period_pending,
+            policy,
         );
         return (None, verdict);
     }
@@ -308,32 +300,32 @@ fn removed_step(spec: &Spec, f: &RegionFacts, policy: &Policy) -> (Option<Action
         // Organization accounts are never invited: CreateMembers enables them again.
         return (
             Some(ActionKind::Create),
-            waiting(
+            pending(
                 Reason::Inviting,
                 format!(
                     "account {acct} is an organization account removed in {}; adding it again",
                     f.region
                 ),
-                policy.resync_period_pending,
+                policy,
             ),
         );
     }
     if f.attempted.contains(&ActionKind::Invite) {
         return (
             None,
-            waiting(
+            pending(
                 Reason::Inviting,
                 format!("invited account {acct} again; waiting for AWS to report it"),
-                policy.resync_period_pending,
+                policy,
             ),
         );
     }
     (
         Some(ActionKind::Invite),
-        waiting(
+        pending(
             Reason::Inviting,
             format!("account {acct} was removed in {}; inviting it again", f.region),
-            policy.resync_period_pending,
+            policy,
         ),
     )
 }
@@ -350,12 +342,12 @@ fn resigned_step(
     if spec.reinvite != ReinvitePolicy::Always || !spec.invite {
         return (
             None,
-            waiting(
+            pending(
                 Reason::Resigned,
                 format!(
                     "account {acct} declined the invitation or left in {region}; it is not invited again unless spec.reinvite is Always"
                 ),
-                policy.resync_period_pending,
+                policy,
             ),
         );
     }
@@ -384,18 +376,18 @@ fn resigned_step(
         }
         _ if f.attempted.contains(&ActionKind::Invite) => (
             None,
-            waiting(
+            pending(
                 Reason::Resigned,
                 format!("account {acct} resigned in {region}; invited it again"),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
         _ => (
             Some(ActionKind::Invite),
-            waiting(
+            pending(
                 Reason::Inviting,
                 format!("account {acct} resigned in {region}; inviting it again (reinvite: Always)"),
-                policy.resync_period_pending,
+                policy,
             ),
         ),
     }

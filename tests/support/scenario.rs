@@ -22,8 +22,8 @@ use super::wait::{Found, poll_for};
 pub const ADMIN_KEY: &str = "AKIA111111111111EXAM";
 
 /// The operator flags a scenario starts with: resyncs in seconds and a short batch window,
-/// so a test waits seconds where the shipped defaults wait minutes. A scenario's own
-/// `--flag=value` replaces the default of the same flag ([`Setup::operator`]).
+/// so a test waits seconds where the shipped defaults wait minutes. A flag a scenario gives
+/// itself replaces the default of the same name.
 pub const FAST_FLAGS: [&str; 4] = [
     "--resync-pending=2s",
     "--resync-enabled=3s",
@@ -39,6 +39,8 @@ pub const FAST_FLAGS: [&str; 4] = [
 pub struct Setup {
     name: String,
     emulator_args: Vec<String>,
+    /// Start with [`FAST_FLAGS`] (those the scenario does not give itself).
+    fast: bool,
     operator_args: Vec<String>,
     access_key: String,
     env: Vec<(String, String)>,
@@ -50,7 +52,8 @@ impl Setup {
         Self {
             name: name.to_string(),
             emulator_args: Vec::new(),
-            operator_args: FAST_FLAGS.iter().map(|s| s.to_string()).collect(),
+            fast: true,
+            operator_args: Vec::new(),
             access_key: ADMIN_KEY.to_string(),
             env: Vec::new(),
         }
@@ -68,21 +71,27 @@ impl Setup {
         self
     }
 
-    /// Adds operator flags; a `--flag=value` replaces an earlier value of the same flag (a
-    /// fast default, say).
+    /// Adds operator flags (each at most once, unless the operator repeats it: clap refuses
+    /// a single-valued flag given twice).
     pub fn operator<S: AsRef<str>>(mut self, args: &[S]) -> Self {
-        for arg in args.iter().map(|a| a.as_ref().to_string()) {
-            let name = |a: &str| a.split_once('=').map(|(n, _)| n.to_string());
-            if let Some(flag) = name(&arg) {
-                self.operator_args.retain(|a| name(a).as_ref() != Some(&flag));
-            }
-            self.operator_args.push(arg);
-        }
+        self.operator_args.extend(args.iter().map(|a| a.as_ref().to_string()));
         self
+    }
+
+    /// The command line: the fast defaults the scenario did not give itself, then its own.
+    fn command_line(&self) -> Vec<String> {
+        let name = |a: &str| a.split('=').next().unwrap_or_default().to_string();
+        let own: Vec<String> = self.operator_args.iter().map(|a| name(a)).collect();
+        let defaults = FAST_FLAGS.iter().filter(|d| self.fast && !own.contains(&name(d)));
+        defaults
+            .map(|d| d.to_string())
+            .chain(self.operator_args.iter().cloned())
+            .collect()
     }
 
     /// Exactly these operator flags: the shipped defaults where they say nothing.
     pub fn operator_only<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.fast = false;
         self.operator_args = args.iter().map(|a| a.as_ref().to_string()).collect();
         self
     }
@@ -145,7 +154,7 @@ impl Setup {
             kubeconfig,
             emulator_url: aws_url,
             access_key: &self.access_key,
-            args: self.operator_args.clone(),
+            args: self.command_line(),
             log_dir,
             name: &self.name,
             env: self.env.clone(),
@@ -348,7 +357,8 @@ impl Stack {
     /// the flags given at start.
     pub async fn restart_with(&mut self, args: &[&str]) -> Result<(), Error> {
         self.kill_operator();
-        self.setup = self.setup.clone().operator_only(&FAST_FLAGS).operator(args);
+        self.setup.fast = true;
+        self.setup.operator_args = args.iter().map(|a| a.to_string()).collect();
         self.start_operator().await
     }
 
